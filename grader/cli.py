@@ -1,0 +1,135 @@
+"""The command line: ``python -m grader COMMAND ...``. It parses, calls the API, reports.
+
+Every command is a thin wrapper over a keyword-only function of the package; a
+:class:`~grader.errors.GraderError` becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from grader.errors import GraderError
+from grader.layout import DEFAULT_WORKDIR, Course
+
+EXIT_OK, EXIT_USER_ERROR = 0, 2
+
+
+def _release(args: argparse.Namespace, course: Course) -> int:
+    from grader.release import release
+
+    for path in release(course=course, assignments=args.assignments or None):
+        print(f"released {path.relative_to(course.root)}")
+    return EXIT_OK
+
+
+def _collect(args: argparse.Namespace, course: Course) -> int:
+    from grader.intake import collect
+
+    outcomes = collect(course=course, assignment=args.assignment, source=Path(args.source))
+    for o in outcomes:
+        print(f"{'ok ' if o.accepted else 'BAD'} {o.student_id}: {o.message}")
+    bad = sum(not o.accepted for o in outcomes)
+    print(f"collected {len(outcomes) - bad} submission(s); {bad} quarantined with a zero")
+    return EXIT_OK
+
+
+def _autograde(args: argparse.Namespace, course: Course) -> int:
+    from grader.autograde import autograde
+
+    def progress(i: int, n: int, student: str) -> None:
+        print(f"[{i}/{n}] graded {student}", file=sys.stderr)
+
+    done = autograde(
+        course=course, assignment=args.assignment, force=args.force, progress=progress
+    )
+    for r in done:
+        note = f" ({r.reason})" if r.reason else ""
+        print(f"{r.student_id}: {r.score:g}/{r.max_score:g} {r.status}{note}")
+    if not done:
+        print("nothing to grade: every collected submission already has a result (use --force)")
+    return EXIT_OK
+
+
+def _export(args: argparse.Namespace, course: Course) -> int:
+    from grader.export import export_csv
+
+    n = export_csv(course=course, path=Path(args.csv), assignment=args.assignment)
+    print(f"wrote {n} row(s) to {args.csv}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m grader",
+        description="Release, collect, grade and export the course's nbgrader assignments.",
+    )
+    parser.add_argument(
+        "--workdir",
+        default=None,
+        help=f"folder for all grading state (default: {DEFAULT_WORKDIR}/ in the repository)",
+    )
+    parser.add_argument("--root", default=None, help="course repository (default: this one)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show nbgrader's log")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "release",
+        help="regenerate the student notebooks in exercises/ from solutions/",
+        description="Regenerate exercises/<assignment>/ from solutions/<assignment>/ with "
+        "nbgrader (solutions and hidden tests removed). Commit the result.",
+    )
+    p.add_argument("assignments", nargs="*", help="assignments to release (default: all)")
+    p.set_defaults(run=_release)
+
+    p = sub.add_parser(
+        "collect",
+        help="copy a folder of submissions into the grading workdir",
+        description="Copy SOURCE/<student_id>/*.ipynb into the workdir. Bad files are "
+        "quarantined with a recorded zero and a reason; SOURCE is never modified.",
+    )
+    p.add_argument("assignment", help="assignment name, e.g. a1_rectifier")
+    p.add_argument("source", help="folder with one sub-folder per student")
+    p.set_defaults(run=_collect)
+
+    p = sub.add_parser(
+        "autograde",
+        help="grade the collected submissions of an assignment",
+        description="Run the hidden tests on every collected submission that has no result "
+        "yet; results are saved one by one, so an interrupted run can simply be restarted.",
+    )
+    p.add_argument("assignment", help="assignment name, e.g. a1_rectifier")
+    p.add_argument("--force", action="store_true", help="grade again those already graded")
+    p.set_defaults(run=_autograde)
+
+    p = sub.add_parser(
+        "export",
+        help="write grades as CSV",
+        description="Write one row per student and assignment: student_id, assignment, score, "
+        "max_score, status, reason and one column per graded test.",
+    )
+    p.add_argument("--csv", required=True, help="CSV file to write")
+    p.add_argument("--assignment", default=None, help="only this assignment")
+    p.set_defaults(run=_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    if not args.verbose:
+        # nbgrader logs every step, and a CRITICAL line about its unused exchange folder;
+        # our own messages report every failure, so keep the terminal readable.
+        for name in ("traitlets", "nbgrader", "NbGraderAPI"):
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        course = Course.at(args.root, args.workdir)
+        return args.run(args, course)
+    except GraderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR

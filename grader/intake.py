@@ -1,0 +1,170 @@
+"""Bring a folder of student submissions into the grading workdir, checking every file.
+
+A submission folder looks like ``SOURCE/<student_id>/<notebook>.ipynb``. Good notebooks are
+copied to nbgrader's ``submitted/<student_id>/<assignment>/``; a file that cannot be graded
+(empty, not JSON, not a notebook, missing) is copied to ``quarantine/`` and gets a recorded
+zero with its reason. The source folder is only read, never changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from grader import results
+from grader.errors import GraderError
+from grader.layout import Course
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What happened to one student's submission."""
+
+    student_id: str
+    accepted: bool
+    message: str
+
+
+def normalise_student_id(name: str) -> str:
+    """A safe, stable student id from a folder name: lower case, ``[a-z0-9_.-]`` only.
+
+    >>> normalise_student_id(" Ada Lovelace ")
+    'ada_lovelace'
+    """
+    cleaned = _UNSAFE.sub("_", name.strip().lower()).strip("_.")
+    if not cleaned:
+        raise GraderError(f"cannot make a student id from the folder name {name!r}")
+    return cleaned
+
+
+def notebook_problem(path: Path) -> str | None:
+    """Why ``path`` is not a gradable notebook, or ``None`` when it is one."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        return "the file is empty"
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"the file is not valid JSON ({exc})"
+    if not isinstance(data, dict) or "cells" not in data:
+        return "the file is JSON but not a Jupyter notebook (no 'cells')"
+    try:
+        nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:  # nbformat raises several unrelated types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"the notebook does not follow the notebook format ({first})"
+    return None
+
+
+def _student_notebooks(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file()
+    )
+
+
+def collect(*, course: Course, assignment: str, source: Path) -> list[Intake]:
+    """Copy every student's submission of ``assignment`` from ``source`` into the workdir.
+
+    Returns one :class:`Intake` per student folder, in order of student id.
+    """
+    course.check_assignment(assignment)
+    source = Path(source)
+    if not source.is_dir():
+        raise GraderError(f"submission folder {source} does not exist or is not a folder")
+    expected = [p.name for p in course.source_notebooks(assignment)]
+    max_score = assignment_max_score(course, assignment)
+
+    outcomes: list[Intake] = []
+    seen: dict[str, Path] = {}
+    for folder in sorted(p for p in source.iterdir() if p.is_dir()):
+        student = normalise_student_id(folder.name)
+        if student in seen:
+            raise GraderError(
+                f"folders {seen[student].name!r} and {folder.name!r} both map to the student id "
+                f"{student!r}; rename one of them"
+            )
+        seen[student] = folder
+        outcomes.append(_collect_one(course, assignment, student, folder, expected, max_score))
+    if not seen:
+        raise GraderError(f"{source} has no student folders (expected SOURCE/<student_id>/*.ipynb)")
+    return outcomes
+
+
+def _collect_one(
+    course: Course,
+    assignment: str,
+    student: str,
+    folder: Path,
+    expected: list[str],
+    max_score: float,
+) -> Intake:
+    found = _student_notebooks(folder)
+    by_name = {p.name: p for p in found}
+    chosen: dict[str, Path] = {}
+    notes: list[str] = []
+    for name in expected:
+        if name in by_name:
+            chosen[name] = by_name.pop(name)
+    leftovers = sorted(by_name.values())
+    missing = [n for n in expected if n not in chosen]
+    if len(missing) == 1 and len(leftovers) == 1:
+        chosen[missing[0]] = leftovers[0]
+        notes.append(f"notebook {leftovers[0].name!r} was renamed; graded as {missing[0]!r}")
+        missing = []
+
+    problems = [f"no notebook named {n!r} was submitted" for n in missing]
+    for name, path in chosen.items():
+        problem = notebook_problem(path)
+        if problem:
+            problems.append(f"{path.name}: {problem}")
+
+    dest = course.submitted_dir / student / assignment
+    if dest.exists():
+        shutil.rmtree(dest)
+    results.forget(course, assignment, student)
+    if problems:
+        quarantine = course.quarantine_dir / assignment / student
+        if quarantine.exists():
+            shutil.rmtree(quarantine)
+        quarantine.mkdir(parents=True)
+        for path in found:
+            shutil.copy2(path, quarantine / path.name)
+        reason = "; ".join(problems)
+        (quarantine / "REASON.txt").write_text(reason + "\n", encoding="utf-8")
+        results.Result(
+            student_id=student,
+            assignment=assignment,
+            status=results.UNGRADABLE,
+            score=0.0,
+            max_score=max_score,
+            reason=reason,
+        ).save(course)
+        log.warning("%s: quarantined (%s)", student, reason)
+        return Intake(student, False, reason)
+
+    dest.mkdir(parents=True)
+    for name, path in chosen.items():
+        shutil.copy2(path, dest / name)
+    return Intake(student, True, "; ".join(notes) or "collected")
+
+
+def assignment_max_score(course: Course, assignment: str) -> float:
+    """Total points of the assignment's graded cells, read from the source notebooks."""
+    total = 0.0
+    for path in course.source_notebooks(assignment):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade"):
+                total += float(meta.get("points", 0))
+    return total
