@@ -109,4 +109,3 @@ def _last_error_line(outcome: dict) -> str:
     text = (outcome.get("error") or outcome.get("log") or "").strip()
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "no details"
-

@@ -97,7 +97,9 @@ def collect(*, course: Course, assignment: str, source: Path) -> list[Intake]:
         seen[student] = folder
         outcomes.append(_collect_one(course, assignment, student, folder, expected, max_score))
     if not seen:
-        raise GraderError(f"{source} has no student folders (expected SOURCE/<student_id>/*.ipynb)")
+        raise GraderError(
+            f"{source} has no student folders (expected SOURCE/<student_id>/*.ipynb)"
+        )
     return outcomes
 
 

@@ -50,7 +50,9 @@ def release(*, course: Course, assignments: list[str] | None = None) -> list[Pat
     for assignment in assignments or course.assignments():
         with tempfile.TemporaryDirectory(prefix="relu-release-") as tmp:
             tmp_path = Path(tmp)
-            fresh = generate(course, assignment, tmp_path / "release", f"sqlite:///{tmp_path}/gb.db")
+            fresh = generate(
+                course, assignment, tmp_path / "release", f"sqlite:///{tmp_path}/gb.db"
+            )
             for nb_path in sorted(fresh.glob("*.ipynb")):
                 # Rewrite through nbformat so the committed JSON has one canonical layout.
                 nbformat.write(nbformat.read(nb_path, as_version=4), nb_path)

@@ -1,11 +1,18 @@
 # Setup (read-only): the imports and the helpers the checks below use. Run this cell first.
 import contextlib
-import math
+import importlib.util
+import math  # noqa: F401  (for the answers and tests)
+import subprocess
 import sys
 import warnings
 
-import numpy as np
-import scipy.special
+# In Colab or Binder, install what the notebook needs only if it is missing (usually nothing).
+_missing = [name for name in ("numpy", "scipy") if importlib.util.find_spec(name) is None]
+if _missing:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", *_missing])
+
+import numpy as np  # noqa: E402
+import scipy.special  # noqa: E402, F401  (for the answers and tests)
 
 
 class _NumpyOnly:

@@ -102,7 +102,9 @@ def build_submission(course: Course, assignment: str, variant: str | None) -> di
             cell.source = code
         notebooks[source_path.name] = released
     if wanted - placed:
-        raise ValueError(f"variant defines {sorted(wanted - placed)}, not found in any answer cell")
+        raise ValueError(
+            f"variant defines {sorted(wanted - placed)}, not found in any answer cell"
+        )
     return notebooks
 
 

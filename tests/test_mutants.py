@@ -78,8 +78,10 @@ def test_hidden_tests_reject_mutants_and_accept_alternatives(assignment, tmp_pat
     killed = sum(
         1 for n in variants if n.startswith("mutant_") and graded[n].score < graded[n].max_score
     )
-    print(f"\nmutation score {assignment}: {killed}/{len(mutants)} mutants killed; "
-          f"{len(alternatives)} alternatives")
+    print(
+        f"\nmutation score {assignment}: {killed}/{len(mutants)} mutants killed; "
+        f"{len(alternatives)} alternatives"
+    )
     for name, r in sorted(graded.items()):
         print(f"  {name:50s} {r.score:6g}/{r.max_score:g}")
     assert not problems, f"{assignment}:\n" + "\n".join(problems)
