@@ -126,7 +126,7 @@ def _collect_one(
         missing = []
 
     problems = [f"no notebook named {n!r} was submitted" for n in missing]
-    for name, path in chosen.items():
+    for path in chosen.values():
         problem = notebook_problem(path)
         if problem:
             problems.append(f"{path.name}: {problem}")

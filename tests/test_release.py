@@ -35,7 +35,8 @@ def test_committed_exercises_equal_a_fresh_release(tmp_path):
         )
         for name in cmp.common_files:
             assert (fresh / name).read_text() == (committed / name).read_text(), (
-                f"exercises/{assignment}/{name} is stale: run `python -m grader release` and commit"
+                f"exercises/{assignment}/{name} is stale: "
+                "run `python -m grader release` and commit exercises/"
             )
 
 
