@@ -1,0 +1,82 @@
+"""A tiny course built in a temporary folder, for testing the grader on its own.
+
+Assignment ``a9_double`` asks for ``double(x)``; two test cells (2 + 1 points) check it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from grader.layout import Course
+
+ASSIGNMENT = "a9_double"
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+MAX_SCORE = 3.0
+
+ANSWER = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
+VALUES_TEST = (
+    "# double_values: doubles numbers\n"
+    "assert double(2) == 4, 'double(2) should be 4'\n"
+    "### BEGIN HIDDEN TESTS\n"
+    "assert double(-3.5) == -7.0, 'double(-3.5) should be -7.0'\n"
+    "### END HIDDEN TESTS\n"
+)
+ZERO_TEST = "# double_zero: zero stays zero\nassert double(0) == 0, 'double(0) should be 0'\n"
+
+
+def _meta(grade_id: str, *, grade=False, solution=False, locked=False, points=None) -> dict:
+    meta = {
+        "grade": grade,
+        "grade_id": grade_id,
+        "locked": locked,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Doubling\nWrite `double(x)`."),
+            new_code_cell(ANSWER, metadata=_meta("double_answer", solution=True)),
+            new_code_cell(
+                VALUES_TEST, metadata=_meta("double_values", grade=True, locked=True, points=2)
+            ),
+            new_code_cell(
+                ZERO_TEST, metadata=_meta("double_zero", grade=True, locked=True, points=1)
+            ),
+        ]
+    )
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    return nb
+
+
+def make_course(root: Path) -> Course:
+    """Write the tiny course's source notebook under ``root`` and release it."""
+    from grader.release import release
+
+    (root / "solutions" / ASSIGNMENT).mkdir(parents=True)
+    nbformat.write(source_notebook(), root / "solutions" / ASSIGNMENT / NOTEBOOK)
+    course = Course(root=root, workdir=root / "grading")
+    release(course=course)
+    return course
+
+
+def student_notebook(course: Course, answer: str | None) -> nbformat.NotebookNode:
+    """The released notebook with the answer cell replaced by ``answer`` (None: untouched)."""
+    nb = nbformat.read(course.release_dir / ASSIGNMENT / NOTEBOOK, 4)
+    if answer is not None:
+        for cell in nb.cells:
+            if cell.metadata.get("nbgrader", {}).get("solution"):
+                cell.source = answer
+    return nb

@@ -1,0 +1,80 @@
+"""The source notebooks follow the conventions of solutions/README.md."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from grader.layout import Course
+
+COURSE = Course()
+NUMPY_ASSIGNMENTS = {"a1_rectifier", "a2_sparsity", "a3_subgradients", "a4_variants"}
+SETUP_SOURCE = (COURSE.source_dir / "setup_cell.py").read_text().strip()
+GRADE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _notebooks():
+    for assignment in COURSE.assignments():
+        for path in COURSE.source_notebooks(assignment):
+            nb = nbformat.read(path, 4)
+            if any(c.cell_type == "code" for c in nb.cells):  # placeholders have none
+                yield pytest.param(assignment, nb, id=path.name)
+
+
+NOTEBOOKS = list(_notebooks())
+
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+@pytest.mark.parametrize("assignment, nb", NOTEBOOKS)
+def test_numpy_assignments_share_the_setup_cell(assignment, nb):
+    if assignment not in NUMPY_ASSIGNMENTS:
+        pytest.skip("a5 has its own PyTorch setup cell")
+    setup = [c for c in nb.cells if _nbgrader(c).get("grade_id") == "setup"]
+    assert len(setup) == 1, f"{assignment}: want one cell with grade_id 'setup', got {len(setup)}"
+    assert setup[0].source.strip() == SETUP_SOURCE, (
+        f"{assignment}: the setup cell differs from solutions/setup_cell.py; copy it verbatim"
+    )
+    assert _nbgrader(setup[0]).get("locked"), f"{assignment}: the setup cell must be read-only"
+
+
+@pytest.mark.parametrize("assignment, nb", NOTEBOOKS)
+def test_test_cells_are_locked_named_and_explained(assignment, nb):
+    ids = [_nbgrader(c)["grade_id"] for c in nb.cells if _nbgrader(c)]
+    assert len(ids) == len(set(ids)), f"{assignment}: duplicate grade_ids {ids}"
+    tests = [c for c in nb.cells if _nbgrader(c).get("grade") and c.cell_type == "code"]
+    assert tests, f"{assignment}: no autograder test cells"
+    for cell in tests:
+        meta = _nbgrader(cell)
+        gid = meta["grade_id"]
+        assert GRADE_ID.match(gid), f"{assignment}: grade_id {gid!r} is not <function>_<aspect>"
+        assert meta.get("locked"), f"{assignment}: test cell {gid} must be locked"
+        assert float(meta.get("points", 0)) > 0, f"{assignment}: test cell {gid} has no points"
+        first = cell.source.lstrip().splitlines()[0]
+        assert first.startswith(f"# {gid}:"), (
+            f"{assignment}: test cell {gid} must open with '# {gid}: <what it checks>', "
+            f"found {first!r}"
+        )
+
+
+@pytest.mark.parametrize("assignment, nb", NOTEBOOKS)
+def test_answer_cells_hold_a_solution_region(assignment, nb):
+    answers = [c for c in nb.cells if _nbgrader(c).get("solution") and c.cell_type == "code"]
+    assert answers, f"{assignment}: no answer cells"
+    for cell in answers:
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source, (
+            f"{assignment}: answer cell {_nbgrader(cell)['grade_id']} has no solution region"
+        )
+
+
+@pytest.mark.parametrize("assignment, nb", NOTEBOOKS)
+def test_notebooks_name_their_kernel(assignment, nb):
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", (
+        f"{assignment}: set metadata.kernelspec.name to 'python3'"
+    )
+    outputs = [c for c in nb.cells if c.cell_type == "code" and c.get("outputs")]
+    assert not outputs, f"{assignment}: source notebooks are committed without outputs"
