@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from pathlib import Path
 
 from grader.errors import GraderError
@@ -36,14 +37,41 @@ def _collect(args: argparse.Namespace, course: Course) -> int:
     return EXIT_OK
 
 
+class Progress:
+    """A one-line progress bar with an ETA on stderr (a line per step when not a terminal)."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, i: int, n: int, result) -> None:
+        elapsed = time.monotonic() - self.start
+        eta = elapsed / i * (n - i)
+        width = 30
+        bar = "#" * round(width * i / n) + "-" * (width - round(width * i / n))
+        line = (
+            f"[{bar}] {i}/{n} {elapsed:5.1f}s elapsed, ETA {eta:5.1f}s  "
+            f"{result.student_id}: {result.score:g}/{result.max_score:g}"
+        )
+        if self.tty:
+            print("\r" + line[:120].ljust(120), end="" if i < n else "\n", file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+
 def _autograde(args: argparse.Namespace, course: Course) -> int:
     from grader.autograde import autograde
+    from grader.sandbox import Limits
 
-    def progress(i: int, n: int, student: str) -> None:
-        print(f"[{i}/{n}] graded {student}", file=sys.stderr)
-
+    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory)
     done = autograde(
-        course=course, assignment=args.assignment, force=args.force, progress=progress
+        course=course,
+        assignment=args.assignment,
+        force=args.force,
+        workers=args.workers,
+        limits=limits,
+        engine=args.engine,
+        progress=Progress(),
     )
     for r in done:
         note = f" ({r.reason})" if r.reason else ""
@@ -59,6 +87,16 @@ def _export(args: argparse.Namespace, course: Course) -> int:
     n = export_csv(course=course, path=Path(args.csv), assignment=args.assignment)
     print(f"wrote {n} row(s) to {args.csv}")
     return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +140,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("assignment", help="assignment name, e.g. a1_rectifier")
     p.add_argument("--force", action="store_true", help="grade again those already graded")
+    p.add_argument(
+        "--workers", type=_positive_int, default=2, help="notebooks graded at once (default: 2)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds one call of a student's function may run (default: 30)",
+    )
+    p.add_argument(
+        "--memory",
+        type=_positive_int,
+        default=1024,
+        help="memory limit of a student's process in MiB (default: 1024)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=("auto", "sandbox", "nbgrader"),
+        default="auto",
+        help="sandbox: scores decided outside the student's process (default for numpy "
+        "assignments); nbgrader: plain nbgrader in the student's kernel (used for a5)",
+    )
     p.set_defaults(run=_autograde)
 
     p = sub.add_parser(

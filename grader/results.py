@@ -34,6 +34,10 @@ class Result:
     tests: dict[str, float] = field(default_factory=dict)
     #: Why a submission is ungradable, or what was noticed while grading it.
     reason: str = ""
+    #: The message shown to the student per failed test (never hidden-test code or values).
+    messages: dict[str, str] = field(default_factory=dict)
+    #: Which grading engine produced the result ("sandbox" or "nbgrader").
+    engine: str = ""
 
     def path(self, course: Course) -> Path:
         return result_path(course, self.assignment, self.student_id)
@@ -61,7 +65,8 @@ def load_results(course: Course, assignment: str | None = None) -> list[Result]:
     results = []
     for path in sorted(course.results_dir.glob(pattern)):
         data = json.loads(path.read_text(encoding="utf-8"))
-        results.append(Result(**data))
+        known = {f for f in Result.__dataclass_fields__}
+        results.append(Result(**{k: v for k, v in data.items() if k in known}))
     return results
 
 

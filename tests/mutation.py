@@ -118,15 +118,19 @@ def load_catalogue(assignment: str) -> ModuleType:
 
 
 def grade_variants(
-    course: Course, assignment: str, variants: dict[str, str | None], scratch: Path
+    course: Course,
+    assignment: str,
+    variants: dict[str, str | None],
+    scratch: Path,
+    engine: str = "nbgrader",
 ) -> dict[str, results.Result]:
-    """Submit each variant as one student and grade them all with nbgrader."""
+    """Submit each variant as one student and grade them all with ``engine``."""
     inbox = scratch / "inbox"
     for name, code in variants.items():
         folder = inbox / name
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         for nb_name, nb in build_submission(course, assignment, code).items():
             nbformat.write(nb, folder / nb_name)
     intake.collect(course=course, assignment=assignment, source=inbox)
-    autograde.autograde(course=course, assignment=assignment)
+    autograde.autograde(course=course, assignment=assignment, engine=engine, workers=2)
     return {r.student_id: r for r in results.load_results(course, assignment)}

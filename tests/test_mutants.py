@@ -1,13 +1,16 @@
 """Proof that the hidden tests discriminate: every mutant loses points, every alternative wins.
 
 Each assignment's catalogue (tests/mutants/<assignment>.py) is graded through a real nbgrader
-course built from the project's own notebooks. The test prints a mutation score per assignment.
+course built from the project's own notebooks, by plain ``nbgrader autograde`` and by the
+course's sandboxed engine; both must give every variant the same points, test by test. The
+test prints a mutation score per assignment.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from grader.autograde import choose_engine
 from grader.layout import Course
 from tests.mutation import UNTOUCHED, defined_names, grade_variants, load_catalogue
 
@@ -57,7 +60,7 @@ def test_hidden_tests_reject_mutants_and_accept_alternatives(assignment, tmp_pat
     variants |= {f"mutant_{k}": v for k, v in mutants.items()}
     variants |= {f"alt_{k}": v for k, v in alternatives.items()}
     course = Course(root=COURSE.root, workdir=tmp_path / "grading")
-    graded = grade_variants(course, assignment, variants, tmp_path)
+    graded = grade_variants(course, assignment, variants, tmp_path, engine="nbgrader")
 
     problems = []
     for name in variants:
@@ -85,6 +88,22 @@ def test_hidden_tests_reject_mutants_and_accept_alternatives(assignment, tmp_pat
     for name, r in sorted(graded.items()):
         print(f"  {name:50s} {r.score:6g}/{r.max_score:g}")
     assert not problems, f"{assignment}:\n" + "\n".join(problems)
+
+    if choose_engine(assignment, "auto") != "sandbox":
+        return
+    sandboxed = grade_variants(
+        Course(root=COURSE.root, workdir=tmp_path / "grading-sandbox"),
+        assignment,
+        variants,
+        tmp_path / "sandbox",
+        engine="sandbox",
+    )
+    disagree = {
+        name: (graded[name].tests, sandboxed[name].tests)
+        for name in variants
+        if graded[name].tests != sandboxed[name].tests
+    }
+    assert not disagree, f"{assignment}: nbgrader and the sandbox engine disagree: {disagree}"
 
 
 def _answer_names(path) -> list[str]:

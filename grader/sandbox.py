@@ -1,0 +1,177 @@
+"""Start the student's code in a confined process.
+
+With bubblewrap (``bwrap``, Debian package ``bubblewrap``) the student process gets its own
+namespaces: no network, its own process tree (everything it starts dies with it), and a file
+system that shows only the Python runtime, numpy & co. (read-only) and an empty scratch folder
+(read-write). The repository (``solutions/``), the gradebook, other submissions and the
+instructor's home are simply not there. Resource limits cap its memory, CPU time, file sizes
+and number of processes in every case.
+
+Without bubblewrap (the documented fallback) only the resource limits, a fresh session
+(process group, killed as a whole afterwards), a scrubbed environment and the scratch folder
+as working directory apply: the student's code can then read files the grader's user can
+read. ``python -m grader status`` says which mode is in use; install bubblewrap to grade
+untrusted work.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.layout import REPO_ROOT
+
+#: Where the grader package appears inside the sandbox (read-only).
+SANDBOX_CODE_ROOT = "/opt/relu"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one student process."""
+
+    #: Seconds a single call of a student function may take (wall clock).
+    timeout_s: float = 30.0
+    #: Address-space limit in MiB (numpy needs about 300 MiB with one BLAS thread).
+    memory_mb: int = 1024
+    #: CPU seconds for the whole process, all calls together.
+    cpu_s: int = 120
+    #: Largest file the student's code may write, in MiB.
+    file_mb: int = 16
+    #: Processes and threads the sandbox may hold at once.
+    processes: int = 64
+
+
+def bwrap_path() -> str | None:
+    """The bubblewrap executable, or None when it is not installed or not usable here."""
+    path = shutil.which("bwrap")
+    if not path:
+        return None
+    probe = subprocess.run(
+        [path, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True, timeout=20
+    )
+    return path if probe.returncode == 0 else None
+
+
+def _python_roots() -> list[str]:
+    """Folders the interpreter and its packages live in (bound read-only into the sandbox)."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    return sorted({str(Path(r).resolve()) for r in roots})
+
+
+def _student_argv(fd_in: int, fd_out: int, code_root: str) -> list[str]:
+    boot = (
+        f"import sys; sys.path.insert(0, {code_root!r}); from grader.student import main; main()"
+    )
+    return [sys.executable, "-I", "-c", boot, str(fd_in), str(fd_out)]
+
+
+def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[str]:
+    """The command line that runs the student process (inside bubblewrap when available)."""
+    if not bwrap:
+        return _student_argv(fd_in, fd_out, str(REPO_ROOT))
+    argv = [
+        bwrap,
+        "--unshare-all",  # no network, own PIDs, IPC, hostname, cgroup, user namespace
+        "--die-with-parent",
+        "--new-session",
+        "--clearenv",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64",
+        "--symlink", "usr/bin", "/bin",
+        "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+        "--ro-bind-try", "/etc/localtime", "/etc/localtime",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--tmpfs", "/tmp",
+        "--ro-bind", str(REPO_ROOT / "grader"), f"{SANDBOX_CODE_ROOT}/grader",
+        "--bind", str(scratch), "/work",
+        "--chdir", "/work",
+        "--setenv", "HOME", "/work",
+        "--setenv", "PATH", "/usr/bin",
+        "--setenv", "OPENBLAS_NUM_THREADS", "1",
+        "--setenv", "OMP_NUM_THREADS", "1",
+        "--setenv", "MPLBACKEND", "Agg",
+        "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+    ]  # fmt: skip
+    for root in _python_roots():
+        argv += ["--ro-bind", root, root]
+    # The venv's python may be a symlink into a folder outside the roots above.
+    real = str(Path(sys.executable).resolve().parent.parent)
+    if real not in _python_roots():
+        argv += ["--ro-bind", real, real]
+    return argv + _student_argv(fd_in, fd_out, SANDBOX_CODE_ROOT)
+
+
+def _limit(limits: Limits):
+    def apply() -> None:
+        mib = 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mib,) * 2)
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 5))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mib,) * 2)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)
+
+    return apply
+
+
+class StudentProcess:
+    """A running student process and the two pipes to talk to it."""
+
+    def __init__(self, scratch: Path, limits: Limits, bwrap: str | None):
+        scratch.mkdir(parents=True, exist_ok=True)
+        to_child_r, self.to_child = os.pipe()
+        self.from_child, from_child_w = os.pipe()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(scratch),
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MPLBACKEND": "Agg",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        self.proc = subprocess.Popen(
+            command(scratch, to_child_r, from_child_w, bwrap),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # a student's print flood goes nowhere
+            stderr=subprocess.DEVNULL,
+            pass_fds=(to_child_r, from_child_w),
+            cwd=scratch,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_limit(limits),
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+
+    def kill(self) -> None:
+        """End the student process and everything it started."""
+        for fd in (self.to_child, self.from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def exit_description(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return "the student's process stopped answering"
+        if code < 0:
+            name = signal.Signals(-code).name
+            hint = {"SIGXCPU": " (CPU time limit)", "SIGKILL": " (killed: memory or time limit)"}
+            return f"the student's process was ended by {name}{hint.get(name, '')}"
+        return f"the student's process exited with status {code}"
