@@ -89,6 +89,41 @@ def _export(args: argparse.Namespace, course: Course) -> int:
     return EXIT_OK
 
 
+def _feedback(args: argparse.Namespace, course: Course) -> int:
+    from grader.feedback import write_feedback
+
+    pages = write_feedback(course=course, assignment=args.assignment)
+    print(f"wrote {len(pages)} feedback page(s) to {course.feedback_dir / args.assignment}")
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace, course: Course) -> int:
+    from grader.report import write_report
+
+    path = Path(args.html) if args.html else course.workdir / "report.html"
+    print(f"wrote {write_report(course=course, path=path)}")
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace, course: Course) -> int:
+    from grader.status import course_status
+
+    rows, sandbox = course_status(course=course)
+    print(f"workdir: {course.workdir}\nsandbox: {sandbox}")
+    if not rows:
+        print("nothing collected yet")
+    for row in rows:
+        print(
+            f"{row.assignment}: {row.collected} collected, {row.graded} graded, "
+            f"{len(row.pending)} waiting, {len(row.attention)} need attention"
+        )
+        for student, reason in row.attention:
+            print(f"  ATTENTION {student}: {reason}")
+        if row.pending:
+            print(f"  waiting: {', '.join(row.pending)} (run autograde)")
+    return EXIT_OK
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -173,6 +208,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", required=True, help="CSV file to write")
     p.add_argument("--assignment", default=None, help="only this assignment")
     p.set_defaults(run=_export)
+
+    p = sub.add_parser(
+        "feedback",
+        help="write one HTML feedback page per student",
+        description="Write <workdir>/feedback/<assignment>/<student>.html: each test's name, "
+        "points and message. Hidden tests' code and expected values are never shown.",
+    )
+    p.add_argument("assignment", help="assignment name, e.g. a1_rectifier")
+    p.set_defaults(run=_feedback)
+
+    p = sub.add_parser(
+        "report",
+        help="write the class report (HTML)",
+        description="Write an HTML page with each assignment's score histogram, failure rate "
+        "per test and the submissions that need attention.",
+    )
+    p.add_argument("--html", default=None, help="file to write (default: <workdir>/report.html)")
+    p.set_defaults(run=_report)
+
+    p = sub.add_parser(
+        "status",
+        help="what is collected, graded, waiting or needs attention",
+        description="Summarise the workdir per assignment and list every submission that "
+        "could not be graded, with its reason; say how student code is confined.",
+    )
+    p.set_defaults(run=_status)
     return parser
 
 

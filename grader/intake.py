@@ -1,6 +1,8 @@
 """Bring a folder of student submissions into the grading workdir, checking every file.
 
-A submission folder looks like ``SOURCE/<student_id>/<notebook>.ipynb``. Good notebooks are
+A submission folder looks like ``SOURCE/<student_id>/<notebook>.ipynb``; an LMS download, a
+zip file, holds either such folders or flat files named ``<student_id>_<anything>.ipynb``
+(the student id is the text before the first underscore). Good notebooks are
 copied to nbgrader's ``submitted/<student_id>/<assignment>/``; a file that cannot be graded
 (empty, not JSON, not a notebook, missing) is copied to ``quarantine/`` and gets a recorded
 zero with its reason. The source folder is only read, never changed.
@@ -12,8 +14,10 @@ import json
 import logging
 import re
 import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nbformat
 
@@ -67,6 +71,34 @@ def notebook_problem(path: Path) -> str | None:
     return None
 
 
+def unpack_zip(zip_path: Path, dest: Path) -> Path:
+    """Extract an LMS download safely; return a folder laid out as ``<student_id>/*.ipynb``."""
+    raw = dest / "raw"
+    with zipfile.ZipFile(zip_path) as zf:
+        for info in zf.infolist():
+            parts = PurePosixPath(info.filename).parts
+            if info.filename.startswith("/") or ".." in parts:
+                raise GraderError(f"{zip_path}: refusing the unsafe path {info.filename!r}")
+        zf.extractall(raw)
+    entries = [p for p in raw.iterdir() if p.name != "__MACOSX"]
+    if (
+        len(entries) == 1
+        and entries[0].is_dir()
+        and not any(p.is_dir() for p in entries[0].iterdir())
+    ):
+        entries = list(entries[0].iterdir())  # one folder holding flat files
+    grouped = dest / "students"
+    grouped.mkdir()
+    for entry in entries:
+        if entry.is_dir():
+            shutil.move(str(entry), grouped / entry.name)
+        elif entry.suffix == ".ipynb":
+            student = entry.name.split("_", 1)[0] if "_" in entry.name else entry.stem
+            (grouped / student).mkdir(exist_ok=True)
+            shutil.move(str(entry), grouped / student / entry.name)
+    return grouped
+
+
 def _student_notebooks(folder: Path) -> list[Path]:
     return sorted(
         p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file()
@@ -80,8 +112,15 @@ def collect(*, course: Course, assignment: str, source: Path) -> list[Intake]:
     """
     course.check_assignment(assignment)
     source = Path(source)
+    if source.is_file() and zipfile.is_zipfile(source):
+        with tempfile.TemporaryDirectory(prefix="relu-collect-") as tmp:
+            return collect(
+                course=course, assignment=assignment, source=unpack_zip(source, Path(tmp))
+            )
     if not source.is_dir():
-        raise GraderError(f"submission folder {source} does not exist or is not a folder")
+        raise GraderError(
+            f"submission folder {source} does not exist or is not a folder (or a zip file)"
+        )
     expected = [p.name for p in course.source_notebooks(assignment)]
     max_score = assignment_max_score(course, assignment)
 

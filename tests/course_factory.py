@@ -1,6 +1,7 @@
 """A tiny course built in a temporary folder, for testing the grader on its own.
 
-Assignment ``a9_double`` asks for ``double(x)``; two test cells (2 + 1 points) check it.
+Assignment ``a9_double`` asks for ``double(x)``; two test cells (2 + 1 points) check it, with
+numpy's testing helpers (the usual target of a cheating submission).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 MAX_SCORE = 3.0
 
 ANSWER = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n"
+SETUP = "import numpy as np\n"
 VALUES_TEST = (
     "# double_values: doubles numbers\n"
     "assert double(2) == 4, 'double(2) should be 4'\n"
     "### BEGIN HIDDEN TESTS\n"
-    "assert double(-3.5) == -7.0, 'double(-3.5) should be -7.0'\n"
+    "np.testing.assert_allclose(double(np.array([1.0, -3.5])), [2.0, -7.0])\n"
+    "assert np.allclose(double(np.float64(-3.5)), -7.0), 'double(-3.5) should be -7.0'\n"
     "### END HIDDEN TESTS\n"
 )
 ZERO_TEST = "# double_zero: zero stays zero\nassert double(0) == 0, 'double(0) should be 0'\n"
@@ -45,6 +48,7 @@ def source_notebook() -> nbformat.NotebookNode:
     nb = new_notebook(
         cells=[
             new_markdown_cell("# Doubling\nWrite `double(x)`."),
+            new_code_cell(SETUP, metadata=_meta("setup", locked=True)),
             new_code_cell(ANSWER, metadata=_meta("double_answer", solution=True)),
             new_code_cell(
                 VALUES_TEST, metadata=_meta("double_values", grade=True, locked=True, points=2)

@@ -1,0 +1,48 @@
+"""What the grading workdir holds, and what needs the instructor's attention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grader.autograde import pending_students
+from grader.layout import Course
+from grader.results import UNGRADABLE, load_results
+from grader.sandbox import bwrap_path
+
+
+@dataclass
+class AssignmentStatus:
+    assignment: str
+    collected: int
+    graded: int
+    pending: list[str]
+    #: (student, reason) for every submission that could not be graded.
+    attention: list[tuple[str, str]] = field(default_factory=list)
+
+
+def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
+    """Per-assignment counts, and a line saying how student code is confined."""
+    rows = []
+    for assignment in course.assignments():
+        collected = sorted(
+            p.parent.name for p in course.submitted_dir.glob(f"*/{assignment}") if p.is_dir()
+        )
+        found = load_results(course, assignment)
+        if not collected and not found:
+            continue
+        rows.append(
+            AssignmentStatus(
+                assignment=assignment,
+                collected=len(collected),
+                graded=sum(r.status != UNGRADABLE for r in found),
+                pending=pending_students(course, assignment),
+                attention=[(r.student_id, r.reason) for r in found if r.status == UNGRADABLE],
+            )
+        )
+    sandbox = (
+        "student code runs in bubblewrap (no network, no access to the course or gradebook)"
+        if bwrap_path()
+        else "bubblewrap NOT available: student code runs with resource limits only "
+        "(apt-get install bubblewrap)"
+    )
+    return rows, sandbox
