@@ -133,7 +133,11 @@ if os.fork() == 0:
     os.execv("/usr/bin/sleep", ["sleep", "301"])
 {WRONG}""",
         "os_exit": "import os\nos._exit(0)\n",
-        "output_flood": f"def double(x):\n    print('x' * 60_000_000)\n    return x * 0 + 1\n{WRONG}",
+        "output_flood": """
+def double(x):
+    print("x" * 60_000_000)
+    return x * 0 + 1
+""",
         "write_outside_scratch": f"""
 for _path in ({str(root / MARK)!r}, "/tmp/{MARK}", {str(workdir / MARK)!r}):
     try:
