@@ -44,12 +44,17 @@ def _attacks(root, workdir) -> dict[str, str]:
     right_if = "def double(x):\n    return 2 * x if STOLEN else x * 0 + 1\n"
     if_not_stolen = "if not STOLEN:\n    def double(x):\n        return x * 0 + 1\n"
     return {
-        "patch_numpy_testing": f"""
+        "patch_numpy_testing": """
 import numpy as np
 np.testing.assert_allclose = lambda *a, **k: None
 np.allclose = lambda *a, **k: True
 np.array_equal = lambda *a, **k: True
-{WRONG}""",
+class _EqualsAnything:
+    def __eq__(self, other):
+        return True
+def double(x):
+    return _EqualsAnything()
+""",
         "silence_tracebacks": f"""
 try:
     get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)
