@@ -3,8 +3,10 @@
 With bubblewrap (``bwrap``, Debian package ``bubblewrap``) the student process gets its own
 namespaces: no network, its own process tree (everything it starts dies with it), and a file
 system that shows only the Python runtime, numpy & co. (read-only) and an empty scratch folder
-(read-write). The repository (``solutions/``), the gradebook, other submissions and the
-instructor's home are simply not there. Resource limits cap its memory, CPU time, file sizes
+(read-write). When the grader runs as root, the student's code then drops to the unprivileged
+user ``nobody`` before it starts, so the process limit holds and the sandbox cannot be undone.
+The repository (``solutions/``), the gradebook, other submissions and the instructor's home
+are simply not there. Resource limits cap its memory, CPU time, file sizes
 and number of processes in every case.
 
 Without bubblewrap (the documented fallback) only the resource limits, a fresh session
@@ -71,41 +73,63 @@ def _student_argv(fd_in: int, fd_out: int, code_root: str) -> list[str]:
     return [sys.executable, "-I", "-c", boot, str(fd_in), str(fd_out)]
 
 
+#: The unprivileged user the student's code runs as when the grader runs as root.
+NOBODY = 65534
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = Path(path).parts[1:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[str]:
     """The command line that runs the student process (inside bubblewrap when available)."""
     if not bwrap:
         return _student_argv(fd_in, fd_out, str(REPO_ROOT))
-    argv = [
-        bwrap,
-        "--unshare-all",  # no network, own PIDs, IPC, hostname, cgroup, user namespace
-        "--die-with-parent",
-        "--new-session",
-        "--clearenv",
-        "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64",
-        "--symlink", "usr/bin", "/bin",
-        "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
-        "--ro-bind-try", "/etc/localtime", "/etc/localtime",
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--tmpfs", "/tmp",
-        "--ro-bind", str(REPO_ROOT / "grader"), f"{SANDBOX_CODE_ROOT}/grader",
-        "--bind", str(scratch), "/work",
-        "--chdir", "/work",
-        "--setenv", "HOME", "/work",
+    if os.geteuid() == 0:
+        # Privileged bubblewrap: no user namespace, so that the student process can then drop
+        # to a real unprivileged user (limited by RLIMIT_NPROC, unable to undo the sandbox).
+        isolate = [
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ]
+    else:
+        isolate = ["--unshare-all"]
+    binds = [(root, root) for root in _python_roots()]
+    real = str(Path(sys.executable).resolve().parent.parent)
+    if real not in _python_roots():  # the venv's python may link outside the roots above
+        binds.append((real, real))
+    binds.append((str(REPO_ROOT / "grader"), f"{SANDBOX_CODE_ROOT}/grader"))
+    dirs = sorted({a for _, dest in binds for a in _ancestors(dest)} - {"/usr"})
+    argv = [bwrap, *isolate, "--die-with-parent", "--new-session", "--clearenv",
+            "--ro-bind", "/usr", "/usr",
+            "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin",
+            "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+            "--ro-bind-try", "/etc/localtime", "/etc/localtime",
+            "--proc", "/proc",
+            "--dev", "/dev",
+            "--tmpfs", "/tmp"]  # fmt: skip
+    for d in dirs:
+        argv += ["--perms", "0755", "--dir", d]
+    for src, dest in binds:
+        argv += ["--ro-bind", src, dest]
+    argv += [
+        "--bind", str(scratch), "/scratch",
+        "--chdir", "/scratch",
+        "--setenv", "HOME", "/scratch",
         "--setenv", "PATH", "/usr/bin",
         "--setenv", "OPENBLAS_NUM_THREADS", "1",
         "--setenv", "OMP_NUM_THREADS", "1",
         "--setenv", "MPLBACKEND", "Agg",
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
     ]  # fmt: skip
-    for root in _python_roots():
-        argv += ["--ro-bind", root, root]
-    # The venv's python may be a symlink into a folder outside the roots above.
-    real = str(Path(sys.executable).resolve().parent.parent)
-    if real not in _python_roots():
-        argv += ["--ro-bind", real, real]
+    if os.geteuid() == 0:
+        argv += ["--setenv", "RELU_SANDBOX_UID", str(NOBODY)]
     return argv + _student_argv(fd_in, fd_out, SANDBOX_CODE_ROOT)
 
 
@@ -126,6 +150,8 @@ class StudentProcess:
 
     def __init__(self, scratch: Path, limits: Limits, bwrap: str | None):
         scratch.mkdir(parents=True, exist_ok=True)
+        if bwrap and os.geteuid() == 0:
+            os.chown(scratch, NOBODY, NOBODY)  # the student's code runs as nobody there
         to_child_r, self.to_child = os.pipe()
         self.from_child, from_child_w = os.pipe()
         env = {
