@@ -15,6 +15,7 @@ import os
 import sqlite3
 import subprocess
 import textwrap
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -150,6 +151,33 @@ for _path in ({str(root / MARK)!r}, "/tmp/{MARK}", {str(workdir / MARK)!r}):
     except Exception:
         pass
 {WRONG}""",
+        "fork_bomb": f"""
+import os
+STOLEN = False
+_children = 0
+try:
+    for _ in range(400):
+        if os.fork() == 0:
+            import time
+            time.sleep(5)
+            os._exit(0)
+        _children += 1
+    STOLEN = True  # 400 processes: the process limit did not hold
+except OSError:
+    pass
+{right_if}""",
+        "read_other_submission": f"""
+try:
+    open({str(workdir / "submitted" / "honest_a" / ASSIGNMENT / NOTEBOOK)!r}).read()
+    STOLEN = True
+except Exception:
+    STOLEN = False
+{right_if}""",
+        "read_instructor_home": f"""
+import os
+_home = ("/root/.bashrc", "/root/.profile", {str(Path.home() / ".bashrc")!r})
+STOLEN = any(os.path.exists(p) for p in _home)
+{right_if}""",
         "network": f"""
 import socket
 try:
