@@ -123,6 +123,7 @@ def grade_variants(
     variants: dict[str, str | None],
     scratch: Path,
     engine: str = "nbgrader",
+    workers: int = 2,
 ) -> dict[str, results.Result]:
     """Submit each variant as one student and grade them all with ``engine``."""
     inbox = scratch / "inbox"
@@ -132,5 +133,5 @@ def grade_variants(
         for nb_name, nb in build_submission(course, assignment, code).items():
             nbformat.write(nb, folder / nb_name)
     intake.collect(course=course, assignment=assignment, source=inbox)
-    autograde.autograde(course=course, assignment=assignment, engine=engine, workers=2)
+    autograde.autograde(course=course, assignment=assignment, engine=engine, workers=workers)
     return {r.student_id: r for r in results.load_results(course, assignment)}
