@@ -133,6 +133,7 @@ class SandboxJob:
         folder = self.course.submitted_dir / student / self.assignment
         tests: dict[str, float] = {}
         messages: dict[str, str] = {}
+        details: dict[str, str] = {}
         notes: list[str] = []
         for source in self.course.source_notebooks(self.assignment):
             blueprint = Blueprint.from_source(source)
@@ -146,6 +147,8 @@ class SandboxJob:
                 tests[outcome.grade_id] = outcome.points
                 if outcome.message:
                     messages[outcome.grade_id] = outcome.message
+                if outcome.detail:
+                    details[outcome.grade_id] = outcome.detail
             notes += verdict.notes
         return results.Result(
             student_id=student,
@@ -156,6 +159,7 @@ class SandboxJob:
             tests=tests,
             reason="; ".join(notes),
             messages=messages,
+            details=details,
             engine="sandbox",
         )
 

@@ -42,7 +42,10 @@ class TestOutcome:
     grade_id: str
     points: float
     max_points: float
+    #: What the student may see.
     message: str = ""
+    #: What the instructor may see in addition: the hidden check's own error.
+    detail: str = ""
 
 
 @dataclass
@@ -354,9 +357,13 @@ def _run_test(remote: Remote, base: dict, grade_id: str, points: float, source: 
                 exec(compile(hidden, f"<hidden test {grade_id}>", "exec"), namespace)
             except StudentCrash as exc:
                 return TestOutcome(grade_id, 0.0, points, f"hidden checks: {exc}")
-            except Exception:
+            except Exception as exc:
                 what = source.lstrip().splitlines()[0].lstrip("# ").strip()
                 return TestOutcome(
-                    grade_id, 0.0, points, f"a hidden check failed. This test checks: {what}"
+                    grade_id,
+                    0.0,
+                    points,
+                    f"a hidden check failed. This test checks: {what}",
+                    detail=_first_line(exc),
                 )
     return TestOutcome(grade_id, points, points)

@@ -36,6 +36,8 @@ class Result:
     reason: str = ""
     #: The message shown to the student per failed test (never hidden-test code or values).
     messages: dict[str, str] = field(default_factory=dict)
+    #: For the instructor only: the error each failed hidden check raised.
+    details: dict[str, str] = field(default_factory=dict)
     #: Which grading engine produced the result ("sandbox" or "nbgrader").
     engine: str = ""
 

@@ -99,7 +99,7 @@ def recv(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
 
 def _array_blob(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    np.save(buf, arr, allow_pickle=False)  # (np.ascontiguousarray would make 0-d 1-d)
     return buf.getvalue()
 
 
