@@ -186,3 +186,35 @@ def test_launch_buttons_are_configured():
     buttons = book.config()["launch_buttons"]
     assert buttons["colab_url"] == "https://colab.research.google.com"
     assert buttons["binderhub_url"] == "https://mybinder.org"
+
+
+def test_npm_fetch_refuses_a_tarball_that_does_not_match_the_registry(tmp_path, monkeypatch):
+    import importlib.util
+    import io
+    import json
+    import tarfile
+
+    spec = importlib.util.spec_from_file_location(
+        "npm_fetch", REPO / "scripts" / "install.d" / "npm_fetch.py"
+    )
+    npm_fetch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(npm_fetch)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("package/es5/tex-mml-chtml.js")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"//"))
+    good = buffer.getvalue()
+    import base64
+    import hashlib
+
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(good).digest()).decode()
+    meta = json.dumps({"dist": {"integrity": integrity, "tarball": "T"}}).encode()
+    served = {"meta": meta, "T": good}
+    monkeypatch.setattr(npm_fetch, "_get", lambda url: served["T" if url == "T" else "meta"])
+    npm_fetch.fetch("mathjax", "3.2.2", tmp_path / "ok", ["es5/"])
+    assert (tmp_path / "ok" / "es5" / "tex-mml-chtml.js").read_bytes() == b"//"
+    served["T"] = good + b"tampered"
+    with pytest.raises(SystemExit, match="sha512 mismatch"):
+        npm_fetch.fetch("mathjax", "3.2.2", tmp_path / "bad", ["es5/"])
+    assert not (tmp_path / "bad").exists()
