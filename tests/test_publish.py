@@ -3,7 +3,13 @@ no answer text anywhere in the site, the deployment workflow and Binder's pins."
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.util
+import io
+import json
 import re
+import tarfile
 import urllib.parse
 import zipfile
 from pathlib import Path
@@ -189,11 +195,6 @@ def test_launch_buttons_are_configured():
 
 
 def test_npm_fetch_refuses_a_tarball_that_does_not_match_the_registry(tmp_path, monkeypatch):
-    import importlib.util
-    import io
-    import json
-    import tarfile
-
     spec = importlib.util.spec_from_file_location(
         "npm_fetch", REPO / "scripts" / "install.d" / "npm_fetch.py"
     )
@@ -205,9 +206,6 @@ def test_npm_fetch_refuses_a_tarball_that_does_not_match_the_registry(tmp_path, 
         info.size = 2
         tar.addfile(info, io.BytesIO(b"//"))
     good = buffer.getvalue()
-    import base64
-    import hashlib
-
     integrity = "sha512-" + base64.b64encode(hashlib.sha512(good).digest()).decode()
     meta = json.dumps({"dist": {"integrity": integrity, "tarball": "T"}}).encode()
     served = {"meta": meta, "T": good}
