@@ -33,7 +33,8 @@ fi
 
 extras=""; [ "$mode" = test ] && extras="[test]"
 stamp=".venv/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)-$mode"
-if [ ! -f "$stamp" ]; then
+# A test install is a superset of a book install.
+if [ ! -f "$stamp" ] && ! { [ "$mode" = book ] && [ -f "${stamp%-book}-test" ]; }; then
   echo "install.sh: installing pinned Python packages into .venv (about 2 minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -c constraints.txt -e ".$extras"
