@@ -347,7 +347,9 @@ def _run_test(remote: Remote, base: dict, grade_id: str, points: float, source: 
     remote.reset()
     namespace = dict(base)
     with warnings.catch_warnings():
-        warnings.simplefilter("default")
+        # "always": a warning re-raised from the student's process is never swallowed by the
+        # once-per-location registry, so a test that turns warnings into errors sees each one.
+        warnings.simplefilter("always")
         try:
             exec(compile(visible, f"<test {grade_id}>", "exec"), namespace)
         except Exception as exc:

@@ -173,8 +173,11 @@ class Codec:
         return ref_id
 
     def encode(self, value: object, blobs: list[bytes]) -> object:
-        if value is None or isinstance(value, bool | int | float | str):
-            return {"py": value} if isinstance(value, bool) else value
+        # Exact types only: np.float64 subclasses float, and must keep its dtype.
+        if value is None or type(value) in (int, float, str):
+            return value
+        if type(value) is bool:
+            return {"py": value}
         if isinstance(value, np.ndarray) and value.dtype.kind in _PLAIN_KINDS:
             return _encode_array(value, blobs)
         if isinstance(value, np.generic) and value.dtype.kind in _PLAIN_KINDS:

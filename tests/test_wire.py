@@ -50,12 +50,13 @@ def test_arrays_keep_values_shape_dtype_strides_and_flags(name):
 
 def test_containers_scalars_and_generators_cross():
     rng = np.random.default_rng(7)
-    value = (1, 2.5, True, None, "s", [np.float32(1.5)], {"a": np.int64(3)}, rng)
+    value = (1, 2.5, True, None, "s", [np.float32(1.5)], {"a": np.int64(3)}, rng, np.float64(2))
     back = _roundtrip(value)
     assert back[:5] == (1, 2.5, True, None, "s") and type(back[2]) is bool
     assert back[5][0] == np.float32(1.5) and back[5][0].dtype == np.float32
     assert back[6] == {"a": 3}
     assert back[7].uniform(size=3).tolist() == rng.uniform(size=3).tolist(), "rng state lost"
+    assert type(back[8]) is np.float64, "np.float64 (a float subclass) must stay np.float64"
 
 
 def test_other_objects_stay_behind_as_references():
