@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from grader.errors import GraderError
@@ -244,10 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
     if not args.verbose:
-        # nbgrader logs every step, and a CRITICAL line about its unused exchange folder;
-        # our own messages report every failure, so keep the terminal readable.
-        for name in ("traitlets", "nbgrader", "NbGraderAPI"):
-            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        # nbgrader logs every step through the "traitlets" logger (and resets its level), plus a
+        # CRITICAL line about its unused exchange folder, and SQLAlchemy warns on every
+        # autograde; our own messages report every failure, so keep the terminal readable.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda record: not record.name.startswith("traitlets"))
+        warnings.filterwarnings("ignore", module="nbgrader")
     try:
         course = Course.at(args.root, args.workdir)
         return args.run(args, course)

@@ -346,9 +346,10 @@ def _run_test(remote: Remote, base: dict, grade_id: str, points: float, source: 
     visible, hidden = split_test(source)
     remote.reset()
     namespace = dict(base)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True):
         # "always": a warning re-raised from the student's process is never swallowed by the
-        # once-per-location registry, so a test that turns warnings into errors sees each one.
+        # once-per-location registry, so a test that turns warnings into errors sees each one;
+        # record=True keeps the others off the instructor's terminal.
         warnings.simplefilter("always")
         try:
             exec(compile(visible, f"<test {grade_id}>", "exec"), namespace)

@@ -152,3 +152,59 @@ def test_export_without_results_says_what_to_do(tmp_path, capsys):
     args = ["--root", str(tmp_path), "--workdir", str(course.workdir)]
     assert cli.main([*args, "export", "--csv", str(tmp_path / "g.csv")]) == 2
     assert "run `python -m grader autograde` first" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_report_has_the_plots_and_the_problems(graded, tmp_path):
+    path = tmp_path / "report.html"
+    assert cli.main([*graded["args"], "report", "--html", str(path)]) == 0
+    page = path.read_text()
+    assert page.count("data:image/png;base64,") == 2, "want a histogram and a failure-rate plot"
+    assert "broken_json" in page and "not valid JSON" in page, "ungradable work must be listed"
+
+
+@pytest.mark.slow
+def test_status_lists_what_needs_attention(graded, capsys):
+    assert cli.main([*graded["args"], "status"]) == 0
+    out = capsys.readouterr().out
+    assert "ATTENTION broken_json" in out and "ATTENTION empty" in out, out
+    assert f"{ASSIGNMENT}: 4 collected, 4 graded, 0 waiting, 2 need attention" in out, out
+
+
+@pytest.mark.slow
+def test_feedback_pages_name_each_test(graded):
+    assert cli.main([*graded["args"], "feedback", ASSIGNMENT]) == 0
+    page = (graded["course"].feedback_dir / ASSIGNMENT / "half.html").read_text()
+    assert "double_values" in page and "doubles numbers" in page, page
+    assert "a hidden check failed" in page, "half's hidden failure should be reported"
+    assert "assert_allclose" not in page and "-7.0" not in page, "hidden test text leaked"
+
+
+def test_collect_reads_an_lms_zip(tmp_path):
+    import zipfile
+
+    course = make_course(tmp_path)
+    zpath = tmp_path / "download.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr(
+            "ada_123_456_a9_double.ipynb", nbformat.writes(student_notebook(course, RIGHT))
+        )
+        zf.writestr("bob_789_a9_double.ipynb", b"")
+    outcomes = {
+        o.student_id: o for o in collect(course=course, assignment=ASSIGNMENT, source=zpath)
+    }
+    assert outcomes["ada"].accepted and "renamed" in outcomes["ada"].message, outcomes
+    assert not outcomes["bob"].accepted and "empty" in outcomes["bob"].message, outcomes
+    assert (course.submitted_dir / "ada" / ASSIGNMENT / NOTEBOOK).exists()
+
+
+def test_collect_refuses_a_zip_that_escapes(tmp_path):
+    import zipfile
+
+    course = make_course(tmp_path)
+    zpath = tmp_path / "evil.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("../../outside.ipynb", b"{}")
+    with pytest.raises(GraderError, match="unsafe path"):
+        collect(course=course, assignment=ASSIGNMENT, source=zpath)
+    assert not (tmp_path.parent / "outside.ipynb").exists()
