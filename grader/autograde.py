@@ -18,6 +18,7 @@ goes on.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -44,9 +45,23 @@ IN_KERNEL_ASSIGNMENTS = frozenset({"a5_frameworks"})
 
 
 def prepare_gradebook(course: Course, assignment: str) -> None:
-    """Load the assignment's source cells (with the hidden tests) into the workdir gradebook."""
+    """Load the assignment's source cells (with the hidden tests) into the workdir gradebook.
+
+    Skipped when the gradebook already holds this exact version of the source notebooks.
+    """
     course.workdir.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    for path in course.source_notebooks(assignment):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    stamp = course.workdir / "release" / f"{assignment}.source-sha256"
+    if (
+        course.gradebook_path.exists()
+        and stamp.exists()
+        and stamp.read_text() == digest.hexdigest()
+    ):
+        return
     release.generate(course, assignment, course.workdir / "release", course.db_url)
+    stamp.write_text(digest.hexdigest())
 
 
 def pending_students(course: Course, assignment: str, *, force: bool = False) -> list[str]:
@@ -104,18 +119,20 @@ def autograde(
     job = SandboxJob(course, assignment, max_score, limits or Limits(), bwrap_path())
     if job.bwrap is None:
         log.warning("bubblewrap is not available: student code runs with resource limits only")
-    if workers == 1:
-        for student in todo:
-            finish(record(course, job.grade(student)))
-        return done
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(job.grade, s): s for s in todo}
-        for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as exc:  # a worker died: record it, never lose the submission
-                result = _ungradable(futures[future], assignment, max_score, f"worker: {exc}")
-            finish(record(course, result))
+    # One gradebook connection for the run: opening one costs a subprocess (alembic).
+    with Gradebook(course.db_url) as gb:
+        if workers == 1:
+            for student in todo:
+                finish(record(gb, job.grade(student)))
+            return done
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(job.grade, s): s for s in todo}
+            for future in as_completed(futures):
+                try:
+                    result = future.result()
+                except Exception as exc:  # a worker died: record it, never lose the submission
+                    result = _ungradable(futures[future], assignment, max_score, f"worker: {exc}")
+                finish(record(gb, result))
     return done
 
 
@@ -164,21 +181,20 @@ class SandboxJob:
         )
 
 
-def record(course: Course, result: results.Result) -> results.Result:
+def record(gb: Gradebook, result: results.Result) -> results.Result:
     """Mirror a sandbox result into nbgrader's gradebook (so formgrader shows it)."""
     if result.status != results.GRADED:
         return result
-    with Gradebook(course.db_url) as gb:
-        gb.update_or_create_student(result.student_id)
-        try:
-            submission = gb.find_submission(result.assignment, result.student_id)
-        except MissingEntry:
-            submission = gb.add_submission(result.assignment, result.student_id)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                if grade.name in result.tests:
-                    grade.auto_score = result.tests[grade.name]
-        gb.db.commit()
+    gb.update_or_create_student(result.student_id)
+    try:
+        submission = gb.find_submission(result.assignment, result.student_id)
+    except MissingEntry:
+        submission = gb.add_submission(result.assignment, result.student_id)
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            if grade.name in result.tests:
+                grade.auto_score = result.tests[grade.name]
+    gb.db.commit()
     return result
 
 
