@@ -3,8 +3,8 @@
 With bubblewrap (``bwrap``, Debian package ``bubblewrap``) the student process gets its own
 namespaces: no network, its own process tree (everything it starts dies with it), and a file
 system that shows only the Python runtime, numpy & co. (read-only) and an empty scratch folder
-(read-write). When the grader runs as root, the student's code then drops to the unprivileged
-user ``nobody`` before it starts, so the process limit holds and the sandbox cannot be undone.
+(read-write). When the grader runs as root, the student's code then drops to an unprivileged
+user of its own before it starts, so the process limit holds and the sandbox cannot be undone.
 The repository (``solutions/``), the gradebook, other submissions and the instructor's home
 are simply not there. Resource limits cap its memory, CPU time, file sizes
 and number of processes in every case.
@@ -73,8 +73,14 @@ def _student_argv(fd_in: int, fd_out: int, code_root: str) -> list[str]:
     return [sys.executable, "-I", "-c", boot, str(fd_in), str(fd_out)]
 
 
-#: The unprivileged user the student's code runs as when the grader runs as root.
-NOBODY = 65534
+#: Unprivileged user ids for the student's code when the grader runs as root: one per grading
+#: process, so that the process limit (counted per user) of one sandbox is not used up by
+#: another's. They need no entry in /etc/passwd.
+SANDBOX_UID_BASE, SANDBOX_UID_SPAN = 61000, 4000
+
+
+def sandbox_uid() -> int:
+    return SANDBOX_UID_BASE + os.getpid() % SANDBOX_UID_SPAN
 
 
 def _ancestors(path: str) -> list[str]:
@@ -129,7 +135,7 @@ def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[s
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
     ]  # fmt: skip
     if os.geteuid() == 0:
-        argv += ["--setenv", "RELU_SANDBOX_UID", str(NOBODY)]
+        argv += ["--setenv", "RELU_SANDBOX_UID", str(sandbox_uid())]
     return argv + _student_argv(fd_in, fd_out, SANDBOX_CODE_ROOT)
 
 
@@ -151,7 +157,8 @@ class StudentProcess:
     def __init__(self, scratch: Path, limits: Limits, bwrap: str | None):
         scratch.mkdir(parents=True, exist_ok=True)
         if bwrap and os.geteuid() == 0:
-            os.chown(scratch, NOBODY, NOBODY)  # the student's code runs as nobody there
+            uid = sandbox_uid()
+            os.chown(scratch, uid, uid)  # the student's code runs as this user there
         to_child_r, self.to_child = os.pipe()
         self.from_child, from_child_w = os.pipe()
         env = {
