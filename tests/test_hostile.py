@@ -207,6 +207,10 @@ def _notebook_variants(course) -> dict[str, nbformat.NotebookNode]:
     for cell in renamed_id.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             cell.metadata["nbgrader"]["grade_id"] = "something_else"
+    duplicated = student_notebook(course, WRONG)
+    duplicated.cells += [nbformat.from_dict(dict(c)) for c in tests_of(duplicated)]
+    for cell in tests_of(duplicated)[len(tests_of(duplicated)) // 2 :]:
+        cell.source = "pass"  # a second copy of each test, emptied, under the same grade_id
     flood = student_notebook(course, WRONG)
     flood.cells.append(
         nbformat.v4.new_code_cell(
@@ -218,6 +222,7 @@ def _notebook_variants(course) -> dict[str, nbformat.NotebookNode]:
         "deleted_test_cells": deleted,
         "unmarked_test_cells": unmarked,
         "retyped_test_cells": retyped,
+        "duplicated_test_cells": duplicated,
         "renamed_answer_metadata": renamed_id,
         "huge_output_in_notebook": flood,
     }
@@ -293,6 +298,7 @@ def test_attack_earns_nothing(hostile_class, attack):
         "deleted_test_cells",
         "unmarked_test_cells",
         "retyped_test_cells",
+        "duplicated_test_cells",
         "renamed_answer_metadata",
         "huge_output_in_notebook",
     ],
