@@ -17,6 +17,7 @@ from types import ModuleType
 import nbformat
 
 from grader import autograde, intake, results
+from grader.intake import normalise_student_id
 from grader.layout import Course
 
 _MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
@@ -134,4 +135,5 @@ def grade_variants(
             nbformat.write(nb, folder / nb_name)
     intake.collect(course=course, assignment=assignment, source=inbox)
     autograde.autograde(course=course, assignment=assignment, engine=engine, workers=workers)
-    return {r.student_id: r for r in results.load_results(course, assignment)}
+    by_id = {r.student_id: r for r in results.load_results(course, assignment)}
+    return {name: by_id.get(normalise_student_id(name)) for name in variants}
