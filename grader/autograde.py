@@ -235,14 +235,7 @@ def read_scores(course: Course, assignment: str, student: str) -> tuple[dict[str
 
 def _ungradable(student: str, assignment: str, max_score: float, reason: str) -> results.Result:
     log.warning("%s: could not be graded (%s)", student, reason)
-    return results.Result(
-        student_id=student,
-        assignment=assignment,
-        status=results.UNGRADABLE,
-        score=0.0,
-        max_score=max_score,
-        reason=reason,
-    )
+    return results.Result.ungradable(student, assignment, max_score, reason)
 
 
 def _last_error(outcome: dict) -> str:

@@ -183,14 +183,7 @@ def _collect_one(
             shutil.copy2(path, quarantine / path.name)
         reason = "; ".join(problems)
         (quarantine / "REASON.txt").write_text(reason + "\n", encoding="utf-8")
-        results.Result(
-            student_id=student,
-            assignment=assignment,
-            status=results.UNGRADABLE,
-            score=0.0,
-            max_score=max_score,
-            reason=reason,
-        ).save(course)
+        results.Result.ungradable(student, assignment, max_score, reason).save(course)
         log.warning("%s: quarantined (%s)", student, reason)
         return Intake(student, False, reason)
 

@@ -41,6 +41,11 @@ class Result:
     #: Which grading engine produced the result ("sandbox" or "nbgrader").
     engine: str = ""
 
+    @classmethod
+    def ungradable(cls, student_id: str, assignment: str, max_score: float, reason: str) -> Result:
+        """A recorded zero for a submission that could not be graded, with its reason."""
+        return cls(student_id, assignment, UNGRADABLE, 0.0, max_score, reason=reason)
+
     def path(self, course: Course) -> Path:
         return result_path(course, self.assignment, self.student_id)
 
