@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -242,7 +241,3 @@ def _last_error(outcome: dict) -> str:
     text = (outcome.get("error") or outcome.get("log") or "").strip()
     lines = [ln for ln in text.splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "no details"
-
-
-def default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))

@@ -55,10 +55,6 @@ class Verdict:
     outcomes: list[TestOutcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def score(self) -> float:
-        return sum(o.points for o in self.outcomes)
-
 
 @dataclass(frozen=True)
 class Blueprint:
