@@ -199,6 +199,10 @@ class Remote:
         self.restarts = -1
         self.crash: str | None = None
         self.cell_errors: list[dict] = []
+        #: The kernel's once-per-location warning registry, for the whole notebook.
+        self.warning_registry: dict = {}
+        #: Warnings shown (not raised) during the current test cell.
+        self.printed: list[str] = []
 
     def _ensure(self) -> None:
         if self.proc is not None:
@@ -231,6 +235,7 @@ class Remote:
 
     def reset(self) -> None:
         self.codec.reset()
+        self.printed = []
         if self.proc is None:
             return
         try:
@@ -258,14 +263,31 @@ class Remote:
         except (OSError, EOFError, TimeoutError, wire.WireError, KeyError, TypeError) as exc:
             self._died(exc, f"during a call of {name}")
         self.codec.apply_updates(header.get("updates", []), blobs)
-        for category, message in header.get("warnings", []):
-            cls = getattr(builtins, str(category), None)
-            if not (isinstance(cls, type) and issubclass(cls, Warning)):
-                cls = UserWarning
-            warnings.warn(f"{name}: {message}", cls, stacklevel=3)
+        for category, message, filename, lineno in header.get("warnings", []):
+            self._replay_warning(name, str(category), str(message), str(filename), int(lineno))
         if "error" in header:
             _raise_student_error(header["error"])
         return self.codec.decode(header.get("value"), blobs)
+
+    def _replay_warning(self, name: str, category: str, message: str, filename: str, line: int):
+        """Warn here as the student's kernel would have: under the test's filters (an "error"
+        filter raises), shown once per message and line for the whole notebook (the kernel's
+        registry). A shown warning is output on stderr, which fails the test cell in nbgrader.
+        """
+        cls = getattr(builtins, category, None)
+        if not (isinstance(cls, type) and issubclass(cls, Warning)):
+            cls = UserWarning
+        shown: list = []
+        original = warnings.showwarning
+        warnings.showwarning = lambda *args, **kwargs: shown.append(args)
+        try:
+            warnings.warn_explicit(
+                f"{name}: {message}", cls, filename, line, registry=self.warning_registry
+            )
+        finally:
+            warnings.showwarning = original
+        if shown:
+            self.printed.append(f"{category}: {message}")
 
     def _serve_callback(self, header: dict, blobs: list[bytes]) -> None:
         fn = self.codec.kept.get(int(header["id"]))
@@ -342,11 +364,10 @@ def _run_test(remote: Remote, base: dict, grade_id: str, points: float, source: 
     visible, hidden = split_test(source)
     remote.reset()
     namespace = dict(base)
-    with warnings.catch_warnings(record=True):
-        # "always": a warning re-raised from the student's process is never swallowed by the
-        # once-per-location registry, so a test that turns warnings into errors sees each one;
-        # record=True keeps the others off the instructor's terminal.
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        # The kernel's defaults: each warning shown once per location (see _replay_warning).
+        warnings.resetwarnings()
+        warnings.simplefilter("default")
         try:
             exec(compile(visible, f"<test {grade_id}>", "exec"), namespace)
         except Exception as exc:
@@ -365,4 +386,13 @@ def _run_test(remote: Remote, base: dict, grade_id: str, points: float, source: 
                     f"a hidden check failed. This test checks: {what}",
                     detail=_first_line(exc),
                 )
+    if remote.printed:
+        # nbgrader fails a test cell that wrote to stderr, and a shown warning does.
+        return TestOutcome(
+            grade_id,
+            0.0,
+            points,
+            f"your code printed a warning during this test: {remote.printed[0][:300]}. "
+            "Evaluate each branch only where it applies.",
+        )
     return TestOutcome(grade_id, points, points)

@@ -138,7 +138,10 @@ class Server:
                 self._twin_returned(value, reply["value"])
             except BaseException as exc:  # reported to the grader, which re-raises it there
                 reply["error"] = _describe(exc)
-        reply["warnings"] = [[w.category.__name__, str(w.message)[:MAX_TEXT]] for w in caught[:20]]
+        reply["warnings"] = [
+            [w.category.__name__, str(w.message)[:MAX_TEXT], str(w.filename), int(w.lineno)]
+            for w in caught[:20]
+        ]
         reply["updates"] = self._changed_twins(out_blobs)
         wire.send(self.fd_out, reply, out_blobs)
 

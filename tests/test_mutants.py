@@ -98,7 +98,7 @@ def test_hidden_tests_reject_mutants_and_accept_alternatives(assignment, tmp_pat
         tmp_path / "sandbox",
         engine="sandbox",
     )
-    # Both engines must reach the same verdict on every variant: full marks or not.
+    # Both engines must reach the same verdict on every variant, and the same points per test.
     verdicts = {
         name: (graded[name].score == graded[name].max_score,
                sandboxed[name].score == sandboxed[name].max_score)
@@ -112,8 +112,8 @@ def test_hidden_tests_reject_mutants_and_accept_alternatives(assignment, tmp_pat
         for name in variants
         if graded[name].tests != sandboxed[name].tests
     }
-    print(f"  tests scored differently by the two engines (same verdicts): {per_test or 'none'}")
     assert not split, f"{assignment}: nbgrader and the sandbox engine disagree on {split}"
+    assert not per_test, f"{assignment}: the engines score these tests differently: {per_test}"
 
 
 def _answer_names(path) -> list[str]:
