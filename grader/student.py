@@ -59,6 +59,20 @@ def _digest(arr: np.ndarray) -> bytes:
     return hashlib.blake2b(arr.tobytes(), digest_size=16).digest()
 
 
+def _arrays_with_specs(value, data):
+    """Each array inside ``value`` with its encoded form inside ``data`` (walked together)."""
+    if not isinstance(data, dict):
+        return
+    if isinstance(value, np.ndarray) and "nd" in data:
+        yield value, data
+    elif isinstance(value, tuple | list):
+        for v, d in zip(value, data.get("tuple", data.get("list", [])), strict=False):
+            yield from _arrays_with_specs(v, d)
+    elif isinstance(value, dict) and "dict" in data:
+        for v, (_, d) in zip(value.values(), data["dict"], strict=False):
+            yield from _arrays_with_specs(v, d)
+
+
 def _describe(exc: BaseException) -> dict:
     frames = traceback.extract_tb(exc.__traceback__)
     where = [f"{f.name}, line {f.lineno}" for f in frames if f.filename.startswith("<answer")]
@@ -80,14 +94,9 @@ class Server:
         return value
 
     def _twin_arrays(self, value, data) -> None:
-        if isinstance(value, np.ndarray) and isinstance(data, dict) and "twin" in data:
-            self.twins[int(data["twin"])] = (value, _digest(value))
-        elif isinstance(value, tuple | list) and isinstance(data, dict):
-            for v, d in zip(value, data.get("tuple", data.get("list", [])), strict=False):
-                self._twin_arrays(v, d)
-        elif isinstance(value, dict) and isinstance(data, dict) and "dict" in data:
-            for v, (_, d) in zip(value.values(), data["dict"], strict=False):
-                self._twin_arrays(v, d)
+        for arr, spec in _arrays_with_specs(value, data):
+            if "twin" in spec:
+                self.twins[int(spec["twin"])] = (arr, _digest(arr))
 
     def _changed_twins(self, blobs: list[bytes]) -> list:
         updates = []
@@ -147,16 +156,10 @@ class Server:
 
     def _twin_returned(self, value, data) -> None:
         """Arrays returned to the grader are twins too (a cache may alias them later)."""
-        if isinstance(value, np.ndarray) and isinstance(data, dict) and "nd" in data:
+        for arr, spec in _arrays_with_specs(value, data):
             twin_id = -(len(self.twins) + 1)
-            self.twins[twin_id] = (value, _digest(value))
-            data["twin"] = twin_id
-        elif isinstance(value, tuple | list) and isinstance(data, dict):
-            for v, d in zip(value, data.get("tuple", data.get("list", [])), strict=False):
-                self._twin_returned(v, d)
-        elif isinstance(value, dict) and isinstance(data, dict) and "dict" in data:
-            for v, (_, d) in zip(value.values(), data["dict"], strict=False):
-                self._twin_returned(v, d)
+            self.twins[twin_id] = (arr, _digest(arr))
+            spec["twin"] = twin_id
 
     def serve(self) -> None:
         while True:
