@@ -7,8 +7,8 @@ Two engines:
     confined process (:mod:`grader.sandbox`). Fast (about 0.15 s a notebook) and safe.
 ``nbgrader``
     Plain ``nbgrader autograde``, one student at a time, in the student's own kernel: the
-    reference behaviour, used for assignments whose tests need the student's objects in-process
-    (``IN_KERNEL_ASSIGNMENTS``) and by the tests that prove both engines agree.
+    reference behaviour, used by the tests that prove both engines agree (and by ``auto`` for
+    any assignment listed in ``IN_KERNEL_ASSIGNMENTS``, none in this course).
 
 Each submission's outcome is saved as soon as it is known (see :mod:`grader.results`) and then
 mirrored into nbgrader's gradebook, so a run that stops half-way resumes with the students still
@@ -38,9 +38,9 @@ from grader.sandbox import Limits, bwrap_path
 log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "sandbox", "nbgrader")
-#: Assignments whose tests inspect the student's objects (modules, autograd Functions) in the
-#: student's interpreter: graded by nbgrader in the student's kernel.
-IN_KERNEL_ASSIGNMENTS = frozenset({"a5_frameworks"})
+#: Assignments that ``auto`` grades with nbgrader in the student's kernel (none: every test of
+#: this course runs in the grader, PyTorch's included; see :mod:`grader.torchwire`).
+IN_KERNEL_ASSIGNMENTS: frozenset[str] = frozenset()
 
 
 def prepare_gradebook(course: Course, assignment: str) -> None:

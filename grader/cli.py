@@ -195,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         choices=("auto", "sandbox", "nbgrader"),
         default="auto",
-        help="sandbox: scores decided outside the student's process (default for numpy "
-        "assignments); nbgrader: plain nbgrader in the student's kernel (used for a5)",
+        help="sandbox (what auto picks): scores decided outside the student's process, "
+        "whose code runs confined; nbgrader: plain nbgrader, every check in the student's "
+        "kernel (the reference behaviour, slower and not safe against hostile code)",
     )
     p.set_defaults(run=_autograde)
 

@@ -10,10 +10,12 @@ grader, on copies of what the functions returned. Started by :mod:`grader.sandbo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 import traceback
+import types
 import warnings
 
 import numpy as np
@@ -38,6 +40,59 @@ class _StudentCodec(wire.Codec):
     def __init__(self, server: Server):
         super().__init__()
         self.server = server
+        #: While encoding a result: arrays and tensors sent become twins (ids below zero).
+        self.returning = False
+        self._kept_ids: dict[int, int] = {}
+        #: Modules rebuilt from the grader's snapshots in the message being read, by node id.
+        self.module_memo: dict[int, object] = {}
+        self._blobs: list[bytes] = []
+
+    def keep_once(self, value: object) -> int:
+        ref_id = self._kept_ids.get(id(value))
+        if ref_id is None or self.kept.get(ref_id) is not value:
+            ref_id = self._kept_ids[id(value)] = self.keep(value)
+        return ref_id
+
+    def encode(self, value, blobs):
+        data = super().encode(value, blobs)
+        if self.returning and isinstance(data, dict) and ("nd" in data or "tensor" in data):
+            twins = self.server.twins
+            twin_id = -(len(twins) + 1)
+            twins[twin_id] = (value, _digest(value))
+            data["twin"] = twin_id
+        return data
+
+    def decode(self, data, blobs):
+        value = super().decode(data, blobs)
+        if isinstance(data, dict) and "twin" in data and ("nd" in data or "tensor" in data):
+            self.server.twins[int(data["twin"])] = (value, _digest(value))
+            if "tensor" in data and value.requires_grad:
+                self.server.leaves.append(value)
+        return value
+
+    def encode_module(self, module, blobs, memo=None):
+        from grader import torchwire
+
+        memo = {} if memo is None else memo
+        if id(module) in memo:
+            return {"mref": memo[id(module)]}
+        memo[id(module)] = node_id = len(memo)
+        node = torchwire.module_node(
+            module,
+            lambda t: self.encode(t, blobs),
+            lambda child: self.encode_module(child, blobs, memo),
+            memo,
+        )
+        node["id"], node["ref"] = node_id, self.keep_once(module)
+        return {"module": node}
+
+    def encode_other(self, value):
+        data = {"ref": self.keep_once(value)}
+        if isinstance(value, types.FunctionType):
+            data["fn"] = _function_info(value)
+        elif isinstance(value, type):
+            data["cls"] = str(value.__name__)[:200]
+        return data
 
     def decode_other(self, data: dict) -> object:
         if "ref" in data:
@@ -52,25 +107,62 @@ class _StudentCodec(wire.Codec):
                 return self.server.twins[int(data["twinref"])][0]
             except KeyError:
                 raise wire.WireError(f"no array #{data['twinref']}") from None
+        if "sname" in data:
+            return self.server.lookup(str(data["sname"]))
+        if "module" in data or "mtwin" in data or "mref" in data:
+            return self.server.module_twin(data, lambda d: self.decode(d, self._blobs))
         raise wire.WireError(f"unknown value {str(data)[:80]}")
 
+    def decode_message(self, data, blobs):
+        self._blobs, self.module_memo = blobs, {}
+        return self.decode(data, blobs)
 
-def _digest(arr: np.ndarray) -> bytes:
-    return hashlib.blake2b(arr.tobytes(), digest_size=16).digest()
+
+def _code_info(code: types.CodeType, depth: int = 0) -> dict:
+    consts = [c for c in code.co_consts if isinstance(c, types.CodeType)] if depth < 8 else []
+    return {
+        "names": [str(n) for n in code.co_names[:500]],
+        "consts": [_code_info(c, depth + 1) for c in consts[:50]],
+    }
 
 
-def _arrays_with_specs(value, data):
-    """Each array inside ``value`` with its encoded form inside ``data`` (walked together)."""
-    if not isinstance(data, dict):
+def _function_info(fn: types.FunctionType) -> dict:
+    """What the tests may read of a function without calling it: its name, code's names and
+    the modules of the globals those names are bound to."""
+    info = _code_info(fn.__code__)
+    names, todo = set(), [info]
+    while todo:
+        item = todo.pop()
+        names |= set(item["names"])
+        todo += item["consts"]
+    bound = {}
+    for name in sorted(names)[:500]:
+        if name in fn.__globals__:
+            value = fn.__globals__[name]
+            module = getattr(value, "__module__", None)
+            bound[name] = {"none": value is None, "module": module if type(module) is str else ""}
+    return {"name": str(fn.__name__)[:200], "code": info, "globals": bound}
+
+
+def _digest(value) -> bytes:
+    if not isinstance(value, np.ndarray):
+        from grader.torchwire import as_numpy
+
+        value = as_numpy(value)
+    return hashlib.blake2b(value.tobytes(), digest_size=16).digest()
+
+
+def _copy_into(target, new) -> None:
+    if isinstance(target, np.ndarray):
+        if isinstance(new, np.ndarray) and new.shape == target.shape and target.flags.writeable:
+            np.copyto(target, new, casting="unsafe")
         return
-    if isinstance(value, np.ndarray) and "nd" in data:
-        yield value, data
-    elif isinstance(value, tuple | list):
-        for v, d in zip(value, data.get("tuple", data.get("list", [])), strict=False):
-            yield from _arrays_with_specs(v, d)
-    elif isinstance(value, dict) and "dict" in data:
-        for v, (_, d) in zip(value.values(), data["dict"], strict=False):
-            yield from _arrays_with_specs(v, d)
+    import torch
+
+    if isinstance(new, torch.Tensor) and new.shape == target.shape:
+        # Through .data: the graphs kept for the grader still hold this tensor, and the tests
+        # change values in place the same way (gradcheck perturbs its input so).
+        target.data.copy_(new)
 
 
 def _describe(exc: BaseException) -> dict:
@@ -84,28 +176,64 @@ class Server:
         self.fd_in, self.fd_out = fd_in, fd_out
         self.codec = _StudentCodec(self)
         self.namespace: dict = {"__name__": "__main__"}
-        #: Arrays shared with the grader: twin id -> (array, digest when last synchronised).
-        self.twins: dict[int, tuple[np.ndarray, bytes]] = {}
+        #: Values shared with the grader: twin id -> (array or tensor, digest when last synced).
+        self.twins: dict[int, tuple[object, bytes]] = {}
+        #: Tensors from the grader that require grad, in the order the current message had them.
+        self.leaves: list = []
+        #: Gradient graphs kept for the grader: id -> (outputs, leaves).
+        self.graphs: dict[int, tuple[list, list]] = {}
+        #: Modules rebuilt from the grader's snapshots: twin id -> root module.
+        self.mtwins: dict[int, object] = {}
+        #: The forward hooks last reported for each module twin.
+        self.hooks_seen: dict[int, list] = {}
 
-    # Values in and out. Arrays from the grader become twins: changes are reported back.
-    def _decode(self, data, blobs):
-        value = self.codec.decode(data, blobs)
-        self._twin_arrays(value, data)
-        return value
+    def lookup(self, name: str):
+        if name not in self.namespace:
+            raise NameError(f"name {name!r} is not defined: run its answer cell")
+        return self.namespace[name]
 
-    def _twin_arrays(self, value, data) -> None:
-        for arr, spec in _arrays_with_specs(value, data):
-            if "twin" in spec:
-                self.twins[int(spec["twin"])] = (arr, _digest(arr))
+    def module_twin(self, data: dict, decode):
+        """A module the grader sent (a snapshot of genuine torch.nn modules) or named."""
+        from grader import torchwire
+
+        if "mref" in data:
+            return self.codec.module_memo[int(data["mref"])]
+        if "module" not in data:
+            root = self.mtwins[int(data["mtwin"])]
+            return root.get_submodule(str(data.get("path", "")))
+        node = data["module"]
+        if len(self.codec.module_memo) >= torchwire.MAX_MODULES:
+            raise wire.WireError("too many modules")
+        module = torchwire.build_module(
+            node, torchwire.genuine_class(node["cls"]), decode, decode
+        )
+        self.codec.module_memo[int(node["id"])] = module
+        if "mtwin" in data:
+            self.mtwins[int(data["mtwin"])] = module
+        return module
 
     def _changed_twins(self, blobs: list[bytes]) -> list:
         updates = []
-        for twin_id, (arr, digest) in self.twins.items():
-            now = _digest(arr)
+        for twin_id, (value, digest) in self.twins.items():
+            now = _digest(value)
             if now != digest:
-                self.twins[twin_id] = (arr, now)
-                updates.append([twin_id, self.codec.encode(np.array(arr), blobs)])
+                self.twins[twin_id] = (value, now)
+                copy = np.array(value) if isinstance(value, np.ndarray) else value.detach().clone()
+                updates.append([twin_id, self.codec.encode(copy, blobs)])
         return updates
+
+    def _hook_changes(self) -> list:
+        changes = []
+        for mid, root in self.mtwins.items():
+            state = [
+                [path, int(key), self.codec.keep_once(hook)]
+                for path, module in root.named_modules()
+                for key, hook in module._forward_hooks.items()
+            ]
+            if state != self.hooks_seen.get(mid, []):
+                self.hooks_seen[mid] = state
+                changes.append([mid, state])
+        return changes
 
     def call_back(self, ref_id: int, args: tuple, kwargs: dict):
         blobs: list[bytes] = []
@@ -116,7 +244,7 @@ class Server:
             raise wire.WireError("expected a callback result")
         if "error" in header:
             raise RuntimeError(f"the grader's test function failed: {header['error']}")
-        return self.codec.decode(header["value"], blobs)
+        return self.codec.decode_message(header["value"], blobs)
 
     # The steps.
     def run_cells(self, cells: list[list]) -> list[dict]:
@@ -131,35 +259,104 @@ class Server:
                 errors.append({"cell": index, "kind": kind, **_describe(exc)})
         return errors
 
+    def _before(self, header: dict, blobs: list[bytes]) -> None:
+        """Take over what changed on the grader's side: shared values, random state."""
+        for twin_id, data in header.get("pushes", []):
+            entry = self.twins.get(int(twin_id))
+            if entry is not None:
+                _copy_into(entry[0], self.codec.decode_message(data, blobs))
+                self.twins[int(twin_id)] = (entry[0], _digest(entry[0]))
+        if "rng" in header:
+            from grader import torchwire
+
+            torchwire.set_rng_state(self.codec.decode_message(header["rng"], blobs))
+
+    def _contexts(self, stack: contextlib.ExitStack, header: dict, blobs: list[bytes]) -> None:
+        """Enter the setup cell's context managers the test is inside of, here too."""
+        for name, data in header.get("ctx", []):
+            args, kwargs = self.codec.decode_message(data, blobs)
+            stack.enter_context(self.lookup(str(name))(*args, **kwargs))
+        if "grad" in header:
+            import torch
+
+            stack.enter_context(torch.set_grad_enabled(bool(header["grad"])))
+
+    def _target(self, header: dict, blobs: list[bytes]):
+        target = header["target"]
+        if "sname" in target:
+            value = self.lookup(str(target["sname"]))
+        else:
+            value = self.codec.decode_message(target, blobs)
+        for path, training in header.get("train", []):  # train()/eval() as set in the grader
+            value.get_submodule(str(path)).training = bool(training)
+        if header.get("attr"):
+            value = getattr(value, str(header["attr"]))
+        return value
+
+    def _extra_leaves(self, header: dict) -> None:
+        """Parameters of the modules in the call that require grad (named by the grader)."""
+        for kind, key, name in header.get("params", []):
+            root = self.codec.kept[int(key)] if kind == "ref" else self.mtwins[int(key)]
+            self.leaves.append(root.get_parameter(str(name)))
+
+    def _keep_graph(self, value, reply: dict) -> None:
+        from grader import torchwire
+
+        outputs = torchwire.flat_tensors(value)
+        diff = [bool(t.requires_grad) for t in outputs]
+        if self.leaves and any(diff):
+            graph = len(self.graphs) + 1
+            kept = [t for t, d in zip(outputs, diff, strict=True) if d]
+            self.graphs[graph] = (kept, list(self.leaves))
+            reply["graph"], reply["diff"] = graph, diff
+
+    def _backward(self, header: dict, blobs: list[bytes]):
+        import torch
+
+        outputs, leaves = self.graphs[int(header["graph"])]
+        grads = self.codec.decode_message(header["grads"], blobs)
+        return list(
+            torch.autograd.grad(outputs, leaves, grads, retain_graph=True, allow_unused=True)
+        )
+
     def call(self, header: dict, blobs: list[bytes]) -> None:
-        name = header["name"]
         out_blobs: list[bytes] = []
         reply: dict = {"op": "result"}
+        self.leaves = []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                fn = self.namespace.get(name) if isinstance(name, str) else None
-                if fn is None:
-                    raise NameError(f"name {name!r} is not defined: run its answer cell")
-                args, kwargs = self._decode(header["args"], blobs)
-                value = fn(*args, **kwargs)
-                reply["value"] = self.codec.encode(value, out_blobs)
-                self._twin_returned(value, reply["value"])
+                self._before(header, blobs)
+                with contextlib.ExitStack() as stack:
+                    self._contexts(stack, header, blobs)
+                    if header["op"] == "backward":
+                        value = self._backward(header, blobs)
+                    else:
+                        fn = self._target(header, blobs)
+                        if header.get("get"):
+                            value = fn
+                        else:
+                            args, kwargs = self.codec.decode_message(header["args"], blobs)
+                            self._extra_leaves(header)
+                            value = fn(*args, **kwargs)
+                            if header.get("grad"):
+                                self._keep_graph(value, reply)
+                self.codec.returning = True
+                try:
+                    reply["value"] = self.codec.encode(value, out_blobs)
+                finally:
+                    self.codec.returning = False
             except BaseException as exc:  # reported to the grader, which re-raises it there
+                reply.pop("graph", None)
                 reply["error"] = _describe(exc)
         reply["warnings"] = [
             [w.category.__name__, str(w.message)[:MAX_TEXT], str(w.filename), int(w.lineno)]
             for w in caught[:20]
         ]
         reply["updates"] = self._changed_twins(out_blobs)
+        if self.mtwins:
+            reply["hooks"] = self._hook_changes()
         wire.send(self.fd_out, reply, out_blobs)
-
-    def _twin_returned(self, value, data) -> None:
-        """Arrays returned to the grader are twins too (a cache may alias them later)."""
-        for arr, spec in _arrays_with_specs(value, data):
-            twin_id = -(len(self.twins) + 1)
-            self.twins[twin_id] = (arr, _digest(arr))
-            spec["twin"] = twin_id
 
     def serve(self) -> None:
         while True:
@@ -168,10 +365,13 @@ class Server:
             if op == "cells":
                 errors = self.run_cells(header["cells"])
                 wire.send(self.fd_out, {"op": "ready", "errors": errors})
-            elif op == "call":
+            elif op in ("call", "backward"):
                 self.call(header, blobs)
             elif op == "reset":
                 self.twins.clear()
+                self.graphs.clear()
+                self.mtwins.clear()
+                self.hooks_seen.clear()
                 wire.send(self.fd_out, {"op": "ready", "errors": []})
             elif op == "exit":
                 return

@@ -3,8 +3,9 @@
 Messages are a JSON header followed by binary blobs, over a pipe. Values cross by copy:
 numbers, strings, ``None``, tuples, lists, dicts, numpy arrays (saved with ``np.save``
 and read back with ``allow_pickle=False``, keeping dtype, shape, strides, read-only and
-broadcast views) and numpy random generators (by their state). Everything else stays where it
-was made and crosses as a numbered reference. Nothing is ever unpickled, so a hostile student
+broadcast views), numpy random generators (by their state) and, where torch is loaded,
+tensors and modules (see :mod:`grader.torchwire`). Everything else stays where it was made and
+crosses as a numbered reference. Nothing is ever unpickled, so a hostile student
 process can send wrong values but never run code in the grader.
 
 This module is imported on both sides; on the student's side it needs only numpy.
@@ -17,6 +18,7 @@ import json
 import os
 import select
 import struct
+import sys
 import time
 
 import numpy as np
@@ -194,6 +196,23 @@ class Codec:
             return {"rng": [type(bitgen).__name__, bitgen.state]}
         if isinstance(value, Ref):
             return {"ref": value.id}
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(value, torch.Tensor):
+            return self.encode_tensor(value, blobs)
+        if torch is not None and isinstance(value, torch.nn.Module):
+            return self.encode_module(value, blobs)
+        return self.encode_other(value)
+
+    def encode_tensor(self, value, blobs: list[bytes]) -> dict:
+        from grader.torchwire import as_numpy
+
+        return {
+            "tensor": _encode_array(as_numpy(value), blobs),
+            "dtype": str(value.dtype),
+            "rg": bool(value.requires_grad),
+        }
+
+    def encode_module(self, value, blobs: list[bytes]) -> object:
         return self.encode_other(value)
 
     def encode_other(self, value: object) -> object:
@@ -216,6 +235,18 @@ class Codec:
             return [self.decode(v, blobs) for v in data["list"]]
         if "dict" in data:
             return {self.decode(k, blobs): self.decode(v, blobs) for k, v in data["dict"]}
+        if "tensor" in data:
+            from grader.torchwire import tensor_from
+
+            try:
+                return tensor_from(
+                    _decode_array(data["tensor"], blobs),
+                    str(data["dtype"]),
+                    bool(data["rg"]),
+                    bool(data.get("param")),
+                )
+            except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+                raise WireError(f"unreadable tensor: {exc}") from None
         if "rng" in data:
             name, state = data["rng"]
             if name not in {"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"}:

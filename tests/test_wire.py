@@ -107,3 +107,121 @@ def test_a_silent_peer_times_out():
     r, _w = os.pipe()
     with pytest.raises(TimeoutError):
         wire.recv(r, deadline=time.monotonic() + 0.2)
+
+
+# PyTorch values (a5): tensors by copy, modules as snapshots rebuilt from torch.nn's own classes.
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+
+def _student_to_grader(value):
+    """Encode as the student's process does and decode as the grader does."""
+    from grader.judge import _JudgeCodec
+    from grader.student import Server
+
+    student, grader = Server(-1, -1).codec, _JudgeCodec(None)
+    blobs: list[bytes] = []
+    student.returning = True
+    data = student.encode(value, blobs)
+    return grader.decode_message(data, blobs), grader
+
+
+TENSORS = {
+    "float64": torch.tensor([-1.5, 0.0, 2.0], dtype=torch.float64),
+    "float32 3-d": torch.arange(24, dtype=torch.float32).reshape(2, 3, 4),
+    "transposed": torch.arange(6.0).reshape(2, 3).t(),
+    "bfloat16": torch.tensor([1.5, -2.0], dtype=torch.bfloat16),
+    "int64": torch.arange(4),
+    "bool": torch.tensor([True, False]),
+    "0-d": torch.tensor(3.0),
+    "requires grad": torch.ones(2, requires_grad=True),
+}
+
+
+@pytest.mark.parametrize("name", TENSORS)
+def test_tensor_roundtrip(name):
+    original = TENSORS[name]
+    before = original.detach().clone()
+    copy = _roundtrip(original)
+    assert isinstance(copy, torch.Tensor) and copy.dtype == original.dtype
+    assert copy.shape == original.shape and copy.stride() == original.stride()
+    assert copy.requires_grad == original.requires_grad and copy.grad_fn is None
+    assert torch.equal(copy.detach(), original.detach())
+    copy.detach().zero_()  # its own memory
+    assert torch.equal(original.detach(), before)
+
+
+def test_module_snapshot_rebuilds_torch_nn_classes():
+    shared = nn.ReLU()
+    net = nn.Sequential(nn.Linear(3, 4), shared, nn.Conv1d(1, 2, 3, padding=1), shared)
+    net[2].eval()
+    copy, _ = _student_to_grader(net)
+    assert [type(m) for m in copy] == [type(m) for m in net]
+    assert copy[1] is copy[3], "a module used twice stays one module"
+    assert copy[2].padding == (1,) and copy[2].training is False
+    assert all(isinstance(p, nn.Parameter) for p in copy.parameters())
+    x = torch.randn(5, 3)
+    assert torch.equal(copy[:2](x), net[:2](x))
+
+
+def test_student_module_class_becomes_a_stand_in():
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList([nn.Linear(2, 2)])
+            self.width = 2
+
+    copy, grader = _student_to_grader(MLP())
+    assert type(copy).__name__ == "MLP" and isinstance(copy, nn.Module)
+    assert type(copy).__module__ != MLP.__module__, "the grader's class, not the student's"
+    assert isinstance(copy.layers, nn.ModuleList) and copy.width == 2
+    assert "_student" in copy.__dict__  # forward and other attributes go to the student's side
+
+
+def _hostile_node(**changes):
+    node = {
+        "id": 0,
+        "cls": "Linear",
+        "genuine": True,
+        "base": "Linear",
+        "training": True,
+        "attrs": [["in_features", 2], ["out_features", 1]],
+        "params": [],
+        "buffers": [],
+        "children": [],
+    }
+    return {"module": {**node, **changes}}
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        _hostile_node(cls="Popen"),  # not a torch.nn class
+        _hostile_node(cls="__class__"),
+        _hostile_node(children=[["x", {"nd": 0, "ro": False}]]),  # a child that is no module
+        _hostile_node(params=[["w", {"tensor": {"nd": 0, "ro": False}, "dtype": "object"}]]),
+    ],
+)
+def test_hostile_module_snapshots_are_refused(node):
+    from grader.judge import _JudgeCodec
+
+    blobs = [wire._array_blob(np.zeros(2))]
+    with pytest.raises(wire.WireError):
+        _JudgeCodec(None).decode_message(node, blobs)
+
+
+def test_snapshot_cannot_set_internals_or_dunders():
+    from grader.judge import _JudgeCodec
+
+    node = _hostile_node(
+        attrs=[
+            ["in_features", 2],
+            ["out_features", 1],
+            ["__class__", "str"],
+            ["_forward_hooks", "x"],
+            ["_compiled_call_impl", "print"],
+        ]
+    )
+    module = _JudgeCodec(None).decode_message(node, [])
+    assert type(module) is nn.Linear and module._compiled_call_impl is None
+    assert isinstance(module._forward_hooks, dict)
