@@ -204,9 +204,7 @@ class Server:
         node = data["module"]
         if len(self.codec.module_memo) >= torchwire.MAX_MODULES:
             raise wire.WireError("too many modules")
-        module = torchwire.build_module(
-            node, torchwire.genuine_class(node["cls"]), decode, decode
-        )
+        module = torchwire.build_module(node, torchwire.genuine_class(node["cls"]), decode, decode)
         self.codec.module_memo[int(node["id"])] = module
         if "mtwin" in data:
             self.mtwins[int(data["mtwin"])] = module
