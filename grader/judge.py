@@ -98,6 +98,26 @@ class Blueprint:
     def names(self) -> list[str]:
         return [name for _, names in self.answers for name in names]
 
+    @property
+    def uses_torch(self) -> bool:
+        """Whether the instructor's own cells (setup, tests) import torch."""
+        return any(_imports_torch(src) for src in [*self.setup, *(t[2] for t in self.tests)])
+
+
+def _imports_torch(source: str) -> bool:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return re.search(r"^\s*(import|from)\s+torch\b", source, re.M) is not None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(
+            a.name.split(".")[0] == "torch" for a in node.names
+        ):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "torch":
+            return True
+    return False
+
 
 def _defined_names(code: str) -> list[str]:
     return [
@@ -506,8 +526,19 @@ def _remote_module_mixin() -> type:
 class Remote:
     """The connection to one student process; restarts it after a crash."""
 
-    def __init__(self, cells: list[list], limits: Limits, bwrap: str | None, scratch: Path):
+    def __init__(
+        self,
+        cells: list[list],
+        limits: Limits,
+        bwrap: str | None,
+        scratch: Path,
+        uses_torch: bool = False,
+    ):
         self.cells, self.limits, self.bwrap, self.scratch = cells, limits, bwrap, scratch
+        #: Whether the assignment's tests use torch: only then do calls carry torch's state
+        #: (grad mode, parameters, random state); a numpy student process never imports torch,
+        #: even where the grader has it loaded (it would not fit the memory limit).
+        self.uses_torch = uses_torch
         self.codec = _JudgeCodec(self)
         self.proc: StudentProcess | None = None
         self.restarts = -1
@@ -591,7 +622,7 @@ class Remote:
         blobs: list[bytes] = []
         header: dict = {"op": "call", "target": target, "attr": attr, "get": get}
         header["args"] = codec.encode([list(args), kwargs], blobs)
-        torch = sys.modules.get("torch")
+        torch = sys.modules.get("torch") if self.uses_torch else None
         inputs: list = []
         if torch is not None:
             header["grad"] = grad = torch.is_grad_enabled() and not get
@@ -643,7 +674,7 @@ class Remote:
         return list(value) if isinstance(value, list) else []
 
     def _exchange(self, header: dict, blobs: list[bytes], label: str):
-        torch = sys.modules.get("torch")
+        torch = sys.modules.get("torch") if self.uses_torch else None
         header["pushes"] = self.codec.pushes(blobs)
         if self.contexts:
             header["ctx"] = [
@@ -780,7 +811,9 @@ def judge(
     if missing:
         verdict.notes.append(f"answer cells missing from the notebook: {', '.join(missing)}")
     with tempfile.TemporaryDirectory(prefix="relu-student-") as scratch:
-        remote = Remote(cells + answers, limits, bwrap, Path(scratch) / "work")
+        remote = Remote(
+            cells + answers, limits, bwrap, Path(scratch) / "work", blueprint.uses_torch
+        )
         base: dict = {"__name__": "__main__"}
         with warnings.catch_warnings():
             for src in blueprint.setup:

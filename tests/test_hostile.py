@@ -375,6 +375,26 @@ def test_a_later_honest_student_still_gets_full_marks(hostile_class, tmp_path):
     assert result["score"] == 3, result
 
 
+def test_a_numpy_assignment_never_loads_torch_for_the_student(hostile_class):
+    """The grader may have torch loaded (a PyTorch assignment graded before in the same process);
+    a numpy assignment's student process still never imports it (it would not fit the memory
+    limit). This answer is right only where torch stays out of its process."""
+    pytest.importorskip("torch")
+    from grader.judge import Blueprint, judge
+    from grader.sandbox import Limits
+
+    course = hostile_class["course"]
+    blueprint = Blueprint.from_source(course.root / "solutions" / ASSIGNMENT / NOTEBOOK)
+    assert not blueprint.uses_torch
+    answer = (
+        "import sys\ndef double(x):\n    return x * 0 + 1 if 'torch' in sys.modules else 2 * x\n"
+    )
+    verdict = judge(blueprint, student_notebook(course, answer), Limits(), bwrap_path())
+    assert [(o.points, o.max_points) for o in verdict.outcomes] == [(2.0, 2.0), (1.0, 1.0)], (
+        verdict
+    )
+
+
 def test_hidden_tests_never_appear_in_feedback(hostile_class):
     folder = hostile_class["course"].feedback_dir / ASSIGNMENT
     pages = list(folder.glob("*.html"))
