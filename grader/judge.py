@@ -537,7 +537,8 @@ class Remote:
         self.cells, self.limits, self.bwrap, self.scratch = cells, limits, bwrap, scratch
         #: Whether the assignment's tests use torch: only then do calls carry torch's state
         #: (grad mode, parameters, random state); a numpy student process never imports torch,
-        #: even where the grader has it loaded (it would not fit the memory limit).
+        #: even where the grader has it loaded (a1–a4's setup blocks the import, and torch needs
+        #: more than 512 MiB of address space).
         self.uses_torch = uses_torch
         self.codec = _JudgeCodec(self)
         self.proc: StudentProcess | None = None

@@ -377,8 +377,8 @@ def test_a_later_honest_student_still_gets_full_marks(hostile_class, tmp_path):
 
 def test_a_numpy_assignment_never_loads_torch_for_the_student(hostile_class):
     """The grader may have torch loaded (a PyTorch assignment graded before in the same process);
-    a numpy assignment's student process still never imports it (it would not fit the memory
-    limit). This answer is right only where torch stays out of its process."""
+    a numpy assignment's student process still never imports it (a1–a4 block the import; torch
+    does not fit 512 MiB). This answer is right only where torch stays out of its process."""
     pytest.importorskip("torch")
     from grader.judge import Blueprint, judge
     from grader.sandbox import Limits
