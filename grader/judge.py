@@ -20,7 +20,6 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
-import hashlib
 import inspect
 import re
 import sys
@@ -221,14 +220,6 @@ class _ModulePath:
         self.twin, self.path = twin, path
 
 
-def _digest(value) -> bytes:
-    if not isinstance(value, np.ndarray):
-        from grader.torchwire import as_numpy
-
-        value = as_numpy(value)
-    return hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=16).digest()
-
-
 class _JudgeCodec(wire.Codec):
     """The grader's side: arrays and tensors become twins, test functions become callbacks,
     modules cross as snapshots, the student's objects come back as handles."""
@@ -285,7 +276,7 @@ class _JudgeCodec(wire.Codec):
         if self._shared(value):
             known = self.by_obj.get(id(value))
             if known is not None and known[0] is value:
-                digest = _digest(value)
+                digest = wire.digest(value)
                 if digest != self.synced.get(known[1]):  # changed here since last sent
                     self.synced[known[1]] = digest
                     copy = np.array(value) if isinstance(value, np.ndarray) else value.detach()
@@ -306,7 +297,7 @@ class _JudgeCodec(wire.Codec):
     def _register(self, value, twin: int) -> None:
         self.by_obj[id(value)] = (value, twin)
         self.by_twin[twin] = value
-        self.synced[twin] = _digest(value)
+        self.synced[twin] = wire.digest(value)
         if not isinstance(value, np.ndarray):
             self.versions[twin] = value._version
 
@@ -335,20 +326,15 @@ class _JudgeCodec(wire.Codec):
     def _snapshot(self, module, blobs, memo: dict) -> dict:
         from grader import torchwire
 
-        if id(module) in memo:
-            return {"mref": memo[id(module)]}
         known = self.origin.get(id(module))
         if known is not None and known[0] is module:
             return {"ref": known[1]}
-        memo[id(module)] = node_id = len(memo)
-        node = torchwire.module_node(
+        return torchwire.snapshot(
             module,
             lambda t: self.encode(t, blobs),
             lambda child: self._snapshot(child, blobs, memo),
             memo,
         )
-        node["id"] = node_id
-        return {"module": node}
 
     def decode(self, data, blobs):
         value = super().decode(data, blobs)
@@ -430,7 +416,7 @@ class _JudgeCodec(wire.Codec):
             tensor = self.by_twin[twin]
             if tensor._version != version and twin not in pushed:
                 self.versions[twin] = tensor._version
-                self.synced[twin] = _digest(tensor)
+                self.synced[twin] = wire.digest(tensor)
                 out.append([twin, wire.Codec.encode(self, tensor.detach().clone(), blobs)])
         return out
 
@@ -448,7 +434,7 @@ class _JudgeCodec(wire.Codec):
                     with torch.no_grad():
                         target.copy_(new)
                     self.versions[int(twin)] = target._version
-                    self.synced[int(twin)] = _digest(target)
+                    self.synced[int(twin)] = wire.digest(target)
                 continue
             if not isinstance(new, np.ndarray):
                 continue
@@ -456,7 +442,7 @@ class _JudgeCodec(wire.Codec):
             try:
                 target.flags.writeable = True
                 np.copyto(target, new, casting="unsafe")
-                self.synced[int(twin)] = _digest(target)
+                self.synced[int(twin)] = wire.digest(target)
             except ValueError:
                 pass  # a broadcast view cannot change here; it could not there either
             finally:
@@ -637,11 +623,7 @@ class Remote:
                     if param.requires_grad:
                         header["params"].append([kind, key, pname])
                         inputs.append(param)
-        reply, rblobs = self._exchange(header, blobs, label)
-        try:
-            value = codec.decode_message(reply.get("value"), rblobs)
-        except (wire.WireError, KeyError, TypeError, ValueError, IndexError) as exc:
-            self._died(wire.WireError(str(exc)), f"returning from {label}")
+        reply, value = self._exchange(header, blobs, label)
         if "graph" in reply and inputs:
             value = self._link(value, reply, inputs)
         return value
@@ -667,14 +649,12 @@ class Remote:
         blobs: list[bytes] = []
         header = {"op": "backward", "graph": graph_id, "grads": self.codec.encode(grads, blobs)}
         header["grad"] = False
-        reply, rblobs = self._exchange(header, blobs, "backward")
-        try:
-            value = self.codec.decode_message(reply.get("value"), rblobs)
-        except (wire.WireError, KeyError, TypeError, ValueError, IndexError) as exc:
-            self._died(wire.WireError(str(exc)), "returning gradients")
+        _, value = self._exchange(header, blobs, "backward")
         return list(value) if isinstance(value, list) else []
 
     def _exchange(self, header: dict, blobs: list[bytes], label: str):
+        """Send one request (with what changed here since the last), serve the callbacks it
+        causes, take over the student's side's changes; returns the reply and its value."""
         torch = sys.modules.get("torch") if self.uses_torch else None
         header["pushes"] = self.codec.pushes(blobs)
         if self.contexts:
@@ -710,7 +690,11 @@ class Remote:
             self._replay_warning(label, str(category), str(message), str(filename), int(lineno))
         if "error" in reply:
             _raise_student_error(reply["error"])
-        return reply, rblobs
+        try:
+            value = self.codec.decode_message(reply.get("value"), rblobs)
+        except (wire.WireError, KeyError, TypeError, ValueError, IndexError) as exc:
+            self._died(wire.WireError(str(exc)), f"returning from {label}")
+        return reply, value
 
     def _replay_warning(self, name: str, category: str, message: str, filename: str, line: int):
         """Warn here as the student's kernel would have: under the test's filters (an "error"

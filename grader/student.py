@@ -11,7 +11,6 @@ grader, on copies of what the functions returned. Started by :mod:`grader.sandbo
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sys
 import traceback
@@ -58,14 +57,14 @@ class _StudentCodec(wire.Codec):
         if self.returning and isinstance(data, dict) and ("nd" in data or "tensor" in data):
             twins = self.server.twins
             twin_id = -(len(twins) + 1)
-            twins[twin_id] = (value, _digest(value))
+            twins[twin_id] = (value, wire.digest(value))
             data["twin"] = twin_id
         return data
 
     def decode(self, data, blobs):
         value = super().decode(data, blobs)
         if isinstance(data, dict) and "twin" in data and ("nd" in data or "tensor" in data):
-            self.server.twins[int(data["twin"])] = (value, _digest(value))
+            self.server.twins[int(data["twin"])] = (value, wire.digest(value))
             if "tensor" in data and value.requires_grad:
                 self.server.leaves.append(value)
         return value
@@ -74,17 +73,15 @@ class _StudentCodec(wire.Codec):
         from grader import torchwire
 
         memo = {} if memo is None else memo
-        if id(module) in memo:
-            return {"mref": memo[id(module)]}
-        memo[id(module)] = node_id = len(memo)
-        node = torchwire.module_node(
+        data = torchwire.snapshot(
             module,
             lambda t: self.encode(t, blobs),
             lambda child: self.encode_module(child, blobs, memo),
             memo,
         )
-        node["id"], node["ref"] = node_id, self.keep_once(module)
-        return {"module": node}
+        if "module" in data:
+            data["module"]["ref"] = self.keep_once(module)
+        return data
 
     def encode_other(self, value):
         data = {"ref": self.keep_once(value)}
@@ -142,14 +139,6 @@ def _function_info(fn: types.FunctionType) -> dict:
             module = getattr(value, "__module__", None)
             bound[name] = {"none": value is None, "module": module if type(module) is str else ""}
     return {"name": str(fn.__name__)[:200], "code": info, "globals": bound}
-
-
-def _digest(value) -> bytes:
-    if not isinstance(value, np.ndarray):
-        from grader.torchwire import as_numpy
-
-        value = as_numpy(value)
-    return hashlib.blake2b(value.tobytes(), digest_size=16).digest()
 
 
 def _copy_into(target, new) -> None:
@@ -213,7 +202,7 @@ class Server:
     def _changed_twins(self, blobs: list[bytes]) -> list:
         updates = []
         for twin_id, (value, digest) in self.twins.items():
-            now = _digest(value)
+            now = wire.digest(value)
             if now != digest:
                 self.twins[twin_id] = (value, now)
                 copy = np.array(value) if isinstance(value, np.ndarray) else value.detach().clone()
@@ -263,7 +252,7 @@ class Server:
             entry = self.twins.get(int(twin_id))
             if entry is not None:
                 _copy_into(entry[0], self.codec.decode_message(data, blobs))
-                self.twins[int(twin_id)] = (entry[0], _digest(entry[0]))
+                self.twins[int(twin_id)] = (entry[0], wire.digest(entry[0]))
         if "rng" in header:
             from grader import torchwire
 

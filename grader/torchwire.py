@@ -98,12 +98,17 @@ def genuine_base(cls: type) -> str:
     return "Module"
 
 
-def module_node(module: nn.Module, encode_tensor, encode_child, memo: dict) -> dict:
-    """A module's snapshot node; ``encode_child`` encodes each child module."""
+def snapshot(module: nn.Module, encode_tensor, encode_child, memo: dict) -> dict:
+    """``{"module": node}`` describing ``module`` (``encode_child`` encodes each child), or
+    ``{"mref": id}`` for a module already described in this message (``memo``: id -> node id)."""
+    if id(module) in memo:
+        return {"mref": memo[id(module)]}
     if len(memo) >= MAX_MODULES:
         raise ValueError(f"a module with more than {MAX_MODULES} submodules cannot be sent")
+    memo[id(module)] = node_id = len(memo)
     cls = type(module)
     node = {
+        "id": node_id,
         "cls": cls.__name__[:200],
         "base": genuine_base(cls),
         "genuine": genuine(cls),
@@ -120,7 +125,7 @@ def module_node(module: nn.Module, encode_tensor, encode_child, memo: dict) -> d
             [k, None if c is None else encode_child(c)] for k, c in module._modules.items()
         ],
     }
-    return node
+    return {"module": node}
 
 
 def _is_attr(key: str, cls: type = nn.Module) -> bool:
