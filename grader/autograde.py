@@ -21,14 +21,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 
-from grader import release, results
+from grader import pool, release, results
+from grader.blueprint import expanded_tests
+from grader.course_secret import course_secret, grading_secret, submission_secret
 from grader.errors import GraderError
 from grader.intake import assignment_max_score, notebook_problem
 from grader.judge import Blueprint, judge
@@ -90,6 +91,7 @@ def autograde(
     limits: Limits | None = None,
     engine: str = "auto",
     progress: Callable[[int, int, results.Result], None] | None = None,
+    grader_memory_mb: int = pool.DEFAULT_GRADER_MEMORY_MB,
 ) -> list[results.Result]:
     """Grade the pending submissions of ``assignment``; return their results."""
     course.check_assignment(assignment)
@@ -109,29 +111,47 @@ def autograde(
         if progress:
             progress(len(done), len(todo), result)
 
+    secret = course_secret(course.workdir)
     if engine == "nbgrader":
         api = NbGraderAPI(config=course.nbgrader_config())
         for student in todo:
-            finish(grade_in_kernel(api, course, assignment, student, max_score))
+            folder = course.submitted_dir / student / assignment
+            value = submission_secret(secret, assignment, student, list(folder.glob("*.ipynb")))
+            with grading_secret(value):
+                finish(grade_in_kernel(api, course, assignment, student, max_score))
         return done
 
-    job = SandboxJob(course, assignment, max_score, limits or Limits(), bwrap_path())
+    expanded = {
+        nb.stem: expanded_tests(course.db_url, assignment, nb.stem)
+        for nb in course.source_notebooks(assignment)
+    }
+    job = SandboxJob(
+        course, assignment, max_score, limits or Limits(), bwrap_path(), secret, expanded
+    )
     if job.bwrap is None:
         log.warning("bubblewrap is not available: student code runs with resource limits only")
     # One gradebook connection for the run: opening one costs a subprocess (alembic).
     with Gradebook(course.db_url) as gb:
-        if workers == 1:
-            for student in todo:
-                finish(record(gb, job.grade(student)))
-            return done
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(job.grade, s): s for s in todo}
-            for future in as_completed(futures):
-                try:
-                    result = future.result()
-                except Exception as exc:  # a worker died: record it, never lose the submission
-                    result = _ungradable(futures[future], assignment, max_score, f"worker: {exc}")
-                finish(record(gb, result))
+        pool.run(
+            job.grade,
+            todo,
+            workers=workers,
+            state=course.workdir / "pool" / assignment,
+            memory_mb=grader_memory_mb,
+            on_result=lambda result: finish(record(gb, result)),
+            on_give_up=lambda student, why: finish(
+                _ungradable(student, assignment, max_score, why)
+            ),
+            on_error=lambda student, exc: finish(
+                _ungradable(
+                    student,
+                    assignment,
+                    max_score,
+                    f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]}); "
+                    "re-run with --retry-ungradable after fixing the cause",
+                )
+            ),
+        )
     return done
 
 
@@ -144,21 +164,31 @@ class SandboxJob:
     max_score: float
     limits: Limits
     bwrap: str | None
+    #: The course secret (see grader.course_secret) and the tests as nbgrader saved them.
+    secret: str = ""
+    expanded: dict | None = None
 
     def grade(self, student: str) -> results.Result:
         folder = self.course.submitted_dir / student / self.assignment
+        value = submission_secret(
+            self.secret, self.assignment, student, list(folder.glob("*.ipynb"))
+        )
+        with grading_secret(value):
+            return self._grade(student, folder)
+
+    def _grade(self, student: str, folder) -> results.Result:
         tests: dict[str, float] = {}
         messages: dict[str, str] = {}
         details: dict[str, str] = {}
         notes: list[str] = []
         for source in self.course.source_notebooks(self.assignment):
-            blueprint = Blueprint.from_source(source)
+            blueprint = Blueprint.from_source(source, (self.expanded or {}).get(source.stem))
             path = folder / source.name
             problem = notebook_problem(path) if path.exists() else "it was not submitted"
             if problem:
                 return _ungradable(student, self.assignment, self.max_score, problem)
             submission = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
-            verdict = judge(blueprint, submission, self.limits, self.bwrap)
+            verdict = judge(blueprint, submission, self.limits, self.bwrap, data_dir=source.parent)
             for outcome in verdict.outcomes:
                 tests[outcome.grade_id] = outcome.points
                 if outcome.message:

@@ -64,7 +64,9 @@ def _autograde(args: argparse.Namespace, course: Course) -> int:
     from grader.autograde import autograde
     from grader.sandbox import Limits
 
-    limits = Limits(timeout_s=args.timeout, memory_mb=args.memory)
+    limits = Limits(
+        timeout_s=args.timeout, memory_mb=args.memory, notebook_budget_s=args.notebook_budget
+    )
     done = autograde(
         course=course,
         assignment=args.assignment,
@@ -73,6 +75,7 @@ def _autograde(args: argparse.Namespace, course: Course) -> int:
         limits=limits,
         engine=args.engine,
         progress=Progress(),
+        grader_memory_mb=args.grader_memory,
     )
     for r in done:
         note = f" ({r.reason})" if r.reason else ""
@@ -190,6 +193,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=1024,
         help="memory limit of a student's process in MiB (default: 1024)",
+    )
+    p.add_argument(
+        "--notebook-budget",
+        type=float,
+        default=None,
+        help="seconds a student's process may take for the whole notebook, all cells and "
+        "calls together (default: 10 x --timeout); what is left unfinished scores 0",
+    )
+    p.add_argument(
+        "--grader-memory",
+        type=_positive_int,
+        default=4096,
+        help="memory limit of each grading process (the trusted side) in MiB (default: 4096)",
     )
     p.add_argument(
         "--engine",

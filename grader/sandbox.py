@@ -47,6 +47,16 @@ class Limits:
     file_mb: int = 16
     #: Processes and threads the sandbox may hold at once.
     processes: int = 64
+    #: Wall-clock seconds for the whole notebook, all cells and calls together (a student
+    #: whose every call sleeps just under ``timeout_s`` is stopped here); default 10 ×
+    #: ``timeout_s``.
+    notebook_budget_s: float | None = None
+
+    @property
+    def notebook_s(self) -> float:
+        if self.notebook_budget_s is not None:
+            return float(self.notebook_budget_s)
+        return 10 * self.timeout_s
 
 
 def bwrap_path() -> str | None:
@@ -60,17 +70,35 @@ def bwrap_path() -> str | None:
     return path if probe.returncode == 0 else None
 
 
-def _python_roots() -> list[str]:
-    """Folders the interpreter and its packages live in (bound read-only into the sandbox)."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    return sorted({str(Path(r).resolve()) for r in roots})
+#: Where the interpreter and the virtual environment's packages appear inside the sandbox:
+#: neutral paths, so that nothing there shows where the grader lives on the host.
+SANDBOX_PYTHON = "/opt/python"
+SANDBOX_PACKAGES = "/opt/site-packages"
 
 
-def _student_argv(fd_in: int, fd_out: int, code_root: str) -> list[str]:
+def _python_layout() -> tuple[Path, str, list[Path]]:
+    """The base interpreter's prefix, its executable's name, and the package folders of the
+    virtual environment in use (empty when there is none)."""
+    import site
+    import sysconfig
+
+    base = Path(sys.base_prefix).resolve()
+    name = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if not (base / "bin" / name).exists():
+        name = Path(sys.executable).resolve().name
+    packages = []
+    if Path(sys.prefix).resolve() != base:
+        found = site.getsitepackages() + [sysconfig.get_paths()["purelib"]]
+        packages = sorted({Path(p).resolve() for p in found if Path(p).is_dir()})
+    return base, name, packages
+
+
+def _student_argv(fd_in: int, fd_out: int, code_root: str, paths: list[str], exe: str):
     boot = (
-        f"import sys; sys.path.insert(0, {code_root!r}); from grader.student import main; main()"
+        f"import sys; sys.path[:0] = {[code_root, *paths]!r}; "
+        "from grader.student import main; main()"
     )
-    return [sys.executable, "-I", "-c", boot, str(fd_in), str(fd_out)]
+    return [exe, "-I", "-c", boot, str(fd_in), str(fd_out)]
 
 
 #: Unprivileged user ids for the student's code when the grader runs as root: one per grading
@@ -91,7 +119,7 @@ def _ancestors(path: str) -> list[str]:
 def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[str]:
     """The command line that runs the student process (inside bubblewrap when available)."""
     if not bwrap:
-        return _student_argv(fd_in, fd_out, str(REPO_ROOT))
+        return _student_argv(fd_in, fd_out, str(REPO_ROOT), [], sys.executable)
     if os.geteuid() == 0:
         # Privileged bubblewrap: no user namespace, so that the student process can then drop
         # to a real unprivileged user (limited by RLIMIT_NPROC, unable to undo the sandbox).
@@ -104,10 +132,13 @@ def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[s
         ]
     else:
         isolate = ["--unshare-all"]
-    binds = [(root, root) for root in _python_roots()]
-    real = str(Path(sys.executable).resolve().parent.parent)
-    if real not in _python_roots():  # the venv's python may link outside the roots above
-        binds.append((real, real))
+    base, exe_name, packages = _python_layout()
+    if str(base).startswith("/usr"):
+        binds, exe = [], str(base / "bin" / exe_name)  # already under /usr, bound below
+    else:
+        binds, exe = [(str(base), SANDBOX_PYTHON)], f"{SANDBOX_PYTHON}/bin/{exe_name}"
+    inside = [f"{SANDBOX_PACKAGES}/{i}" for i in range(len(packages))]
+    binds += [(str(p), dest) for p, dest in zip(packages, inside, strict=True)]
     binds.append((str(REPO_ROOT / "grader"), f"{SANDBOX_CODE_ROOT}/grader"))
     dirs = sorted({a for _, dest in binds for a in _ancestors(dest)} - {"/usr"})
     argv = [bwrap, *isolate, "--die-with-parent", "--new-session", "--clearenv",
@@ -117,7 +148,8 @@ def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[s
             "--symlink", "usr/bin", "/bin",
             "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
             "--ro-bind-try", "/etc/localtime", "/etc/localtime",
-            "--proc", "/proc",
+            # No /proc: its mount table would show host paths, and /proc/self/mem would let
+            # the student's code rewrite its own memory (the grader's code in it included).
             "--dev", "/dev",
             "--tmpfs", "/tmp"]  # fmt: skip
     for d in dirs:
@@ -136,7 +168,7 @@ def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[s
     ]  # fmt: skip
     if os.geteuid() == 0:
         argv += ["--setenv", "RELU_SANDBOX_UID", str(sandbox_uid())]
-    return argv + _student_argv(fd_in, fd_out, SANDBOX_CODE_ROOT)
+    return argv + _student_argv(fd_in, fd_out, SANDBOX_CODE_ROOT, inside, exe)
 
 
 def _limit(limits: Limits):

@@ -11,6 +11,7 @@ grader, on copies of what the functions returned. Started by :mod:`grader.sandbo
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import traceback
@@ -22,7 +23,18 @@ import numpy as np
 from grader import wire
 
 #: Longest exception or warning text sent back (a student's message can be huge).
-MAX_TEXT = 2000
+MAX_TEXT = wire.MAX_TEXT
+
+
+class _Capped(io.StringIO):
+    """Collects what the student's code prints, up to MAX_TEXT characters."""
+
+    def write(self, s) -> int:
+        s = str(s)
+        room = MAX_TEXT - self.tell()
+        if room > 0:
+            super().write(s[:room])
+        return len(s)
 
 
 class _Callback:
@@ -84,6 +96,8 @@ class _StudentCodec(wire.Codec):
         return data
 
     def encode_other(self, value):
+        if isinstance(value, types.ModuleType):
+            return {"modname": str(getattr(value, "__name__", ""))[:200]}
         data = {"ref": self.keep_once(value)}
         if isinstance(value, types.FunctionType):
             data["fn"] = _function_info(value)
@@ -108,7 +122,7 @@ class _StudentCodec(wire.Codec):
             return self.server.lookup(str(data["sname"]))
         if "module" in data or "mtwin" in data or "mref" in data:
             return self.server.module_twin(data, lambda d: self.decode(d, self._blobs))
-        raise wire.WireError(f"unknown value {str(data)[:80]}")
+        raise wire.WireError("unknown value")
 
     def decode_message(self, data, blobs):
         self._blobs, self.module_memo = blobs, {}
@@ -156,8 +170,18 @@ def _copy_into(target, new) -> None:
 
 def _describe(exc: BaseException) -> dict:
     frames = traceback.extract_tb(exc.__traceback__)
-    where = [f"{f.name}, line {f.lineno}" for f in frames if f.filename.startswith("<answer")]
-    return {"type": type(exc).__name__, "message": str(exc)[:MAX_TEXT], "where": where[-3:]}
+    where = [f"{f.name}, line {f.lineno}" for f in frames if f.filename.startswith("<cell")]
+    try:
+        message = str(exc)[:MAX_TEXT]
+    except Exception:  # a student's exception whose __str__ raises
+        message = ""
+    bases = [c.__name__ for c in type(exc).__mro__[1:] if c.__module__ == "builtins"]
+    return {
+        "type": type(exc).__name__,
+        "bases": bases[:20],
+        "message": message,
+        "where": where[-3:],
+    }
 
 
 class Server:
@@ -236,14 +260,15 @@ class Server:
     # The steps.
     def run_cells(self, cells: list[list]) -> list[dict]:
         errors = []
-        for kind, index, source in cells:
+        for kind, label, source in cells:
             try:
-                code = compile(source, f"<{kind} cell {index}>", "exec")
-                exec(code, self.namespace)
+                code = compile(source, f"<cell {label}>", "exec")
+                with contextlib.redirect_stdout(_Capped()), contextlib.redirect_stderr(_Capped()):
+                    exec(code, self.namespace)
             except BaseException as exc:  # the student's code may raise anything
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
                     exc = RuntimeError(f"{type(exc).__name__} raised while defining the answers")
-                errors.append({"cell": index, "kind": kind, **_describe(exc)})
+                errors.append({"cell": str(label)[:100], "kind": kind, **_describe(exc)})
         return errors
 
     def _before(self, header: dict, blobs: list[bytes]) -> None:
@@ -310,7 +335,12 @@ class Server:
         out_blobs: list[bytes] = []
         reply: dict = {"op": "result"}
         self.leaves = []
-        with warnings.catch_warnings(record=True) as caught:
+        out, err = _Capped(), _Capped()
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            contextlib.redirect_stdout(out),
+            contextlib.redirect_stderr(err),
+        ):
             warnings.simplefilter("always")
             try:
                 self._before(header, blobs)
@@ -318,6 +348,15 @@ class Server:
                     self._contexts(stack, header, blobs)
                     if header["op"] == "backward":
                         value = self._backward(header, blobs)
+                    elif header["op"] == "set":
+                        value = None
+                        bound = self.codec.decode_message(header["value"], blobs)
+                        self.namespace[str(header["name"])] = bound
+                    elif header["op"] == "del":
+                        value = None
+                        if str(header.get("name")) not in self.namespace:
+                            raise NameError(f"name {header.get('name')!r} is not defined")
+                        del self.namespace[str(header["name"])]
                     else:
                         fn = self._target(header, blobs)
                         if header.get("get"):
@@ -340,6 +379,7 @@ class Server:
             [w.category.__name__, str(w.message)[:MAX_TEXT], str(w.filename), int(w.lineno)]
             for w in caught[:20]
         ]
+        reply["out"], reply["err"] = out.getvalue(), err.getvalue()
         reply["updates"] = self._changed_twins(out_blobs)
         if self.mtwins:
             reply["hooks"] = self._hook_changes()
@@ -352,7 +392,7 @@ class Server:
             if op == "cells":
                 errors = self.run_cells(header["cells"])
                 wire.send(self.fd_out, {"op": "ready", "errors": errors})
-            elif op in ("call", "backward"):
+            elif op in ("call", "backward", "del", "set"):
                 self.call(header, blobs)
             elif op == "reset":
                 self.twins.clear()
@@ -363,7 +403,7 @@ class Server:
             elif op == "exit":
                 return
             else:
-                raise wire.WireError(f"unknown operation {op!r}")
+                raise wire.WireError("unknown operation")
 
 
 def _drop_privileges() -> None:

@@ -28,6 +28,17 @@ _HEADER = struct.Struct(">I")
 _BLOB = struct.Struct(">Q")
 #: No message may be larger: a flood from the student's side is cut off, not buffered.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+#: No JSON header may be larger, or nest deeper (json would raise RecursionError first).
+MAX_HEADER_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 64
+#: No decoded array may hold more elements, or span more bytes, than these (a stride-0 view
+#: of one number is tiny on the wire and huge once copied).
+MAX_ELEMENTS = 64 * 1024 * 1024
+MAX_ARRAY_BYTES = 512 * 1024 * 1024
+#: No container may hold more items (a list of a million Nones is small JSON).
+MAX_ITEMS = 1_000_000
+#: Longest text (an exception message, printed output) taken from the student's side.
+MAX_TEXT = 2000
 _PLAIN_KINDS = set("biufc")
 
 
@@ -62,19 +73,53 @@ def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
     return b"".join(chunks)
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, deadline: float | None = None) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+                raise TimeoutError("the other side stopped reading")
+            # A pipe that is writable takes at least PIPE_BUF bytes without blocking.
+            view = view[os.write(fd, view[: select.PIPE_BUF]) :]
+        else:
+            view = view[os.write(fd, view) :]
 
 
-def send(fd: int, header: dict, blobs: list[bytes] = ()) -> None:
-    """Write one message: the header (JSON) and its blobs."""
+def send(fd: int, header: dict, blobs: list[bytes] = (), deadline: float | None = None) -> None:
+    """Write one message: the header (JSON) and its blobs.
+
+    With a ``deadline``, raise ``TimeoutError`` once it passes (a reader that stopped reading
+    cannot block the writer for ever).
+    """
     head = json.dumps({**header, "nblobs": len(blobs)}).encode()
     parts = [_HEADER.pack(len(head)), head]
     for blob in blobs:
         parts += [_BLOB.pack(len(blob)), blob]
-    _write_all(fd, b"".join(parts))
+    _write_all(fd, b"".join(parts), deadline)
+
+
+def _check_depth(raw: bytes) -> None:
+    """Refuse JSON nested deeper than MAX_DEPTH before parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_DEPTH:
+                raise WireError(f"message nested deeper than {MAX_DEPTH} levels")
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
 
 
 def recv(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
@@ -83,13 +128,17 @@ def recv(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
     With a ``deadline`` (a ``time.monotonic()`` value), raise ``TimeoutError`` once it passes.
     """
     (size,) = _HEADER.unpack(_read_exact(fd, _HEADER.size, deadline))
-    if size > MAX_MESSAGE_BYTES:
+    if size > MAX_HEADER_BYTES:
         raise WireError(f"message header of {size} bytes")
+    raw = _read_exact(fd, size, deadline)
+    _check_depth(raw)
     try:
-        header = json.loads(_read_exact(fd, size, deadline))
+        header = json.loads(raw)
         count = int(header["nblobs"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise WireError(f"unreadable message header: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise WireError(f"unreadable message header: {type(exc).__name__}") from None
+    if not isinstance(header, dict) or not 0 <= count <= 100_000:
+        raise WireError("unreadable message header")
     blobs, total = [], size
     for _ in range(count):
         (n,) = _BLOB.unpack(_read_exact(fd, _BLOB.size, deadline))
@@ -109,11 +158,21 @@ def _array_blob(arr: np.ndarray) -> bytes:
 def _load_blob(blob: bytes) -> np.ndarray:
     try:
         arr = np.load(io.BytesIO(blob), allow_pickle=False)
-    except Exception as exc:  # numpy raises several types for bad data
-        raise WireError(f"unreadable array: {exc}") from None
+    except Exception:  # numpy raises several types for bad data
+        raise WireError("unreadable array") from None
     if arr.dtype.kind not in _PLAIN_KINDS:
-        raise WireError(f"array of dtype {arr.dtype} refused")
+        raise WireError("array of a refused dtype")
     return arr
+
+
+def _check_size(shape, itemsize: int) -> None:
+    count = 1
+    for n in shape:
+        if not isinstance(n, int) or n < 0:
+            raise WireError("bad array shape")
+        count *= n
+    if count > MAX_ELEMENTS or count * itemsize > MAX_ARRAY_BYTES:
+        raise WireError(f"array of {count} elements is larger than the grader accepts")
 
 
 def _root(arr: np.ndarray) -> np.ndarray:
@@ -145,10 +204,21 @@ def _encode_array(arr: np.ndarray, blobs: list[bytes]) -> dict:
 
 
 def _decode_array(spec: dict, blobs: list[bytes]) -> np.ndarray:
-    arr = _load_blob(blobs[spec["nd"]])
+    try:
+        arr = _load_blob(blobs[spec["nd"]])
+    except (IndexError, TypeError):
+        raise WireError("missing array data") from None
     if "view" in spec:
-        offset, shape, strides = spec["view"]
+        try:
+            offset, shape, strides = spec["view"]
+            shape, strides = [int(n) for n in shape], [int(s) for s in strides]
+            offset = int(offset)
+        except (TypeError, ValueError):
+            raise WireError("bad array view") from None
+        if len(shape) != len(strides) or len(shape) > 32:
+            raise WireError("bad array view")
         itemsize = arr.dtype.itemsize
+        _check_size(shape, itemsize)
         if offset % itemsize or offset < 0:
             raise WireError("misaligned array view")
         # Bounds-check the view against the root before building it.
@@ -232,7 +302,10 @@ class Codec:
         if data is None or isinstance(data, bool | int | float | str):
             return data
         if not isinstance(data, dict) or len(data) == 0:
-            raise WireError(f"unknown value {str(data)[:80]}")
+            raise WireError("unknown value")
+        for key in ("tuple", "list", "dict"):
+            if key in data and (not isinstance(data[key], list) or len(data[key]) > MAX_ITEMS):
+                raise WireError(f"bad or oversized {key}")
         if "py" in data:
             return bool(data["py"])
         if "nd" in data:
@@ -269,4 +342,4 @@ class Codec:
     def decode_other(self, data: dict) -> object:
         if "ref" in data:
             return Ref(int(data["ref"]))
-        raise WireError(f"unknown value {str(data)[:80]}")
+        raise WireError("unknown value")

@@ -240,6 +240,15 @@ def _leftover_processes() -> list[str]:
 
 @pytest.fixture(scope="module")
 def hostile_class(tmp_path_factory):
+    """The class graded with the source audit switched off (grader.audit refuses most of
+    these attacks before they run): this proves the second line of defence, the sandbox and
+    the judge, on its own. tests/test_trust.py covers the audit."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("grader.judge.audit", lambda cells, allowed=frozenset(): [])
+        yield _grade_hostile_class(tmp_path_factory)
+
+
+def _grade_hostile_class(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     course = make_course(root)
     workdir = course.workdir
@@ -299,7 +308,6 @@ def test_attack_earns_nothing(hostile_class, attack):
         "unmarked_test_cells",
         "retyped_test_cells",
         "duplicated_test_cells",
-        "renamed_answer_metadata",
         "huge_output_in_notebook",
     ],
 )
@@ -309,8 +317,11 @@ def test_tampered_notebook_earns_nothing(hostile_class, tamper):
     assert row["status"] == "graded", f"{tamper} should still be graded: {row}"
 
 
-def test_renamed_answer_is_explained(hostile_class):
+def test_renamed_answer_runs_as_nbgrader_runs_it(hostile_class):
+    """A correct answer whose cell lost its grade_id still runs (nbgrader drops the unknown id
+    and runs the cell), so it earns what it is worth; the note says the cell was missing."""
     row = hostile_class["rows"]["tamper_renamed_answer_metadata"]
+    assert row["score"] == "3", row
     assert "answer cells missing" in row["reason"], row
 
 
@@ -329,7 +340,7 @@ def test_every_submission_has_a_row(hostile_class):
 
 @pytest.mark.parametrize(
     "attack, words",
-    [("infinite_loop", "time limit"), ("memory_bomb", "MemoryError"), ("os_exit", "answers")],
+    [("infinite_loop", "time limit"), ("memory_bomb", "MemoryError"), ("os_exit", "cells")],
 )
 def test_failures_are_explained_in_feedback(hostile_class, attack, words):
     page = hostile_class["course"].feedback_dir / ASSIGNMENT / f"attack_{attack}.html"

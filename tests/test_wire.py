@@ -95,7 +95,7 @@ def test_messages_roundtrip_and_oversized_ones_are_refused(monkeypatch):
     r, w = os.pipe()
     wire.send(w, {"op": "x", "v": 1}, [b"abc"])
     assert wire.recv(r) == ({"op": "x", "v": 1, "nblobs": 1}, [b"abc"])
-    monkeypatch.setattr(wire, "MAX_MESSAGE_BYTES", 10)
+    monkeypatch.setattr(wire, "MAX_HEADER_BYTES", 10)
     wire.send(w, {"op": "a long header"})
     with pytest.raises(wire.WireError):
         wire.recv(r)
@@ -116,7 +116,7 @@ nn = torch.nn
 
 def _student_to_grader(value):
     """Encode as the student's process does and decode as the grader does."""
-    from grader.judge import _JudgeCodec
+    from grader.remote import _JudgeCodec
     from grader.student import Server
 
     student, grader = Server(-1, -1).codec, _JudgeCodec(None)
@@ -203,7 +203,7 @@ def _hostile_node(**changes):
     ],
 )
 def test_hostile_module_snapshots_are_refused(node):
-    from grader.judge import _JudgeCodec
+    from grader.remote import _JudgeCodec
 
     blobs = [wire._array_blob(np.zeros(2))]
     with pytest.raises(wire.WireError):
@@ -211,7 +211,7 @@ def test_hostile_module_snapshots_are_refused(node):
 
 
 def test_snapshot_cannot_set_internals_or_dunders():
-    from grader.judge import _JudgeCodec
+    from grader.remote import _JudgeCodec
 
     node = _hostile_node(
         attrs=[
