@@ -92,6 +92,8 @@ def autograde(
     engine: str = "auto",
     progress: Callable[[int, int, results.Result], None] | None = None,
     grader_memory_mb: int = pool.DEFAULT_GRADER_MEMORY_MB,
+    scheduler: str | None = None,
+    container_is_sandbox: bool = False,
 ) -> list[results.Result]:
     """Grade the pending submissions of ``assignment``; return their results."""
     course.check_assignment(assignment)
@@ -128,6 +130,8 @@ def autograde(
     job = SandboxJob(
         course, assignment, max_score, limits or Limits(), bwrap_path(), secret, expanded
     )
+    if scheduler:
+        return _on_cluster(job, todo, scheduler, container_is_sandbox, finish)
     if job.bwrap is None:
         log.warning("bubblewrap is not available: student code runs with resource limits only")
     # One gradebook connection for the run: opening one costs a subprocess (alembic).
@@ -149,6 +153,54 @@ def autograde(
                     max_score,
                     f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]}); "
                     "re-run with --retry-ungradable after fixing the cause",
+                )
+            ),
+        )
+    return done
+
+
+def _on_cluster(job, todo, scheduler, container_is_sandbox, finish) -> list[results.Result]:
+    """Grade ``todo`` on a Dask cluster; this machine alone writes results and the gradebook."""
+    from grader import cluster
+
+    course, assignment = job.course, job.assignment
+    sources = course.source_notebooks(assignment)
+    works = []
+    for student in todo:
+        folder = course.submitted_dir / student / assignment
+        works.append(
+            cluster.pack(
+                assignment=assignment,
+                student=student,
+                max_score=job.max_score,
+                limits=job.limits,
+                secret=submission_secret(
+                    job.secret, assignment, student, list(folder.glob("*.ipynb"))
+                ),
+                sources=sources,
+                folder=folder,
+                expanded=job.expanded or {},
+                container_is_sandbox=container_is_sandbox,
+            )
+        )
+    done: list[results.Result] = []
+    with Gradebook(course.db_url) as gb:
+
+        def keep(result: results.Result) -> None:
+            done.append(result)
+            finish(record(gb, result))
+
+        cluster.run(
+            scheduler,
+            works,
+            on_result=keep,
+            on_give_up=lambda s, why: keep(_ungradable(s, assignment, job.max_score, why)),
+            on_error=lambda s, exc: keep(
+                _ungradable(
+                    s,
+                    assignment,
+                    job.max_score,
+                    f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]})",
                 )
             ),
         )
@@ -177,37 +229,62 @@ class SandboxJob:
             return self._grade(student, folder)
 
     def _grade(self, student: str, folder) -> results.Result:
-        tests: dict[str, float] = {}
-        messages: dict[str, str] = {}
-        details: dict[str, str] = {}
-        notes: list[str] = []
-        for source in self.course.source_notebooks(self.assignment):
-            blueprint = Blueprint.from_source(source, (self.expanded or {}).get(source.stem))
-            path = folder / source.name
-            problem = notebook_problem(path) if path.exists() else "it was not submitted"
-            if problem:
-                return _ungradable(student, self.assignment, self.max_score, problem)
-            submission = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
-            verdict = judge(blueprint, submission, self.limits, self.bwrap, data_dir=source.parent)
-            for outcome in verdict.outcomes:
-                tests[outcome.grade_id] = outcome.points
-                if outcome.message:
-                    messages[outcome.grade_id] = outcome.message
-                if outcome.detail:
-                    details[outcome.grade_id] = outcome.detail
-            notes += verdict.notes
-        return results.Result(
-            student_id=student,
-            assignment=self.assignment,
-            status=results.GRADED,
-            score=sum(tests.values()),
-            max_score=self.max_score,
-            tests=tests,
-            reason="; ".join(notes),
-            messages=messages,
-            details=details,
-            engine="sandbox",
+        return grade_submission(
+            self.assignment,
+            student,
+            self.course.source_notebooks(self.assignment),
+            folder,
+            self.expanded or {},
+            self.limits,
+            self.bwrap,
+            self.max_score,
         )
+
+
+def grade_submission(
+    assignment: str,
+    student: str,
+    sources: list,
+    folder,
+    expanded: dict,
+    limits: Limits,
+    bwrap: str | None,
+    max_score: float,
+) -> results.Result:
+    """Grade one student's notebooks in ``folder`` against the source notebooks ``sources``
+    (their folder holds the assignment's data files). Reads nothing else: a cluster worker
+    calls it on copies (grader.cluster)."""
+    tests: dict[str, float] = {}
+    messages: dict[str, str] = {}
+    details: dict[str, str] = {}
+    notes: list[str] = []
+    for source in sources:
+        blueprint = Blueprint.from_source(source, expanded.get(source.stem))
+        path = folder / source.name
+        problem = notebook_problem(path) if path.exists() else "it was not submitted"
+        if problem:
+            return _ungradable(student, assignment, max_score, problem)
+        submission = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        verdict = judge(blueprint, submission, limits, bwrap, data_dir=source.parent)
+        for outcome in verdict.outcomes:
+            tests[outcome.grade_id] = outcome.points
+            if outcome.message:
+                messages[outcome.grade_id] = outcome.message
+            if outcome.detail:
+                details[outcome.grade_id] = outcome.detail
+        notes += verdict.notes
+    return results.Result(
+        student_id=student,
+        assignment=assignment,
+        status=results.GRADED,
+        score=sum(tests.values()),
+        max_score=max_score,
+        tests=tests,
+        reason="; ".join(notes),
+        messages=messages,
+        details=details,
+        engine="sandbox",
+    )
 
 
 def record(gb: Gradebook, result: results.Result) -> results.Result:

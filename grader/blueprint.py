@@ -85,17 +85,7 @@ class Blueprint:
     def with_data(self, folder: Path | None) -> Blueprint:
         if folder is None:
             return self
-        files = tuple(
-            sorted(
-                p
-                for p in Path(folder).iterdir()
-                if p.is_file()
-                and not p.is_symlink()
-                and not p.name.startswith(".")
-                and p.suffix not in _NOT_DATA
-            )
-        )
-        return replace(self, data_files=files)
+        return replace(self, data_files=data_files(folder))
 
     @property
     def setup(self) -> list[str]:
@@ -145,6 +135,20 @@ class Blueprint:
             if c.kind in ("answer", "plain")
             for m in imported_modules(c.source)
         )
+
+
+def data_files(folder: Path) -> tuple[Path, ...]:
+    """The data files an assignment ships: the plain files next to its source notebooks."""
+    return tuple(
+        sorted(
+            p
+            for p in Path(folder).iterdir()
+            if p.is_file()
+            and not p.is_symlink()
+            and not p.name.startswith(".")
+            and p.suffix not in _NOT_DATA
+        )
+    )
 
 
 def plan(blueprint: Blueprint, submission: nbformat.NotebookNode) -> tuple[list[Step], list[str]]:

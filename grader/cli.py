@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 import warnings
@@ -76,6 +77,8 @@ def _autograde(args: argparse.Namespace, course: Course) -> int:
         engine=args.engine,
         progress=Progress(),
         grader_memory_mb=args.grader_memory,
+        scheduler=args.scheduler,
+        container_is_sandbox=args.container_is_sandbox,
     )
     for r in done:
         note = f" ({r.reason})" if r.reason else ""
@@ -206,6 +209,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=4096,
         help="memory limit of each grading process (the trusted side) in MiB (default: 4096)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
+        metavar="ADDRESS",
+        help="grade on the Dask cluster whose scheduler is at ADDRESS (e.g. "
+        "tcp://10.0.0.5:8786; default: $DASK_SCHEDULER_ADDRESS, else this machine's own "
+        "worker processes); results are still written only here",
+    )
+    p.add_argument(
+        "--container-is-sandbox",
+        action="store_true",
+        help="let cluster workers without bubblewrap grade, because each runs in a container "
+        "that is itself the sandbox (otherwise such a worker refuses)",
     )
     p.add_argument(
         "--engine",

@@ -91,44 +91,25 @@ def run(
     inflight = state / "inflight"
     inflight.mkdir(parents=True, exist_ok=True)
     attempts = Attempts(state / "attempts")
-    todo = list(students)
-    while todo:
-        for marker in inflight.iterdir():
-            marker.unlink(missing_ok=True)
-        broken = False
-        left = set(todo)
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(todo)), initializer=_init_worker, initargs=(memory_mb,)
-        ) as pool:
-            futures = {pool.submit(_run, grade, s, inflight): s for s in todo}
-            for future in as_completed(futures):
-                student = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    continue
-                except Exception as exc:  # the grader failed on this submission
-                    left.discard(student)
-                    attempts.clear(student)
-                    on_error(student, exc)
-                    continue
-                left.discard(student)
-                attempts.clear(student)
-                on_result(result)
-        if not broken:
-            return
-        # The submissions in flight in the dead pool; if none is known (a worker died before
-        # it marked one), every one left counts, so that the loop always ends.
+    todo, suspects = list(students), []
+    while todo or suspects:
+        # Submissions that were in flight when a worker died are graded alone afterwards, so
+        # that a death is blamed on the right one.
+        batch, size = (todo, workers) if todo else ([suspects.pop(0)], 1)
+        todo = [] if batch is todo else todo
+        left = _round(grade, batch, size, memory_mb, inflight, on_result, on_error, attempts)
+        if not left:
+            continue
         dead = ({m.name for m in inflight.iterdir()} & left) or set(left)
         log.warning(
             "a grading process died while grading %s; %d submission(s) not yet graded",
-            ", ".join(sorted(dead)) or "(unknown)",
+            ", ".join(sorted(dead)),
             len(left),
         )
-        todo = []
         for student in sorted(left):
-            if student in dead and attempts.add(student) >= MAX_ATTEMPTS:
+            if student not in dead:
+                todo.append(student)
+            elif attempts.add(student) >= MAX_ATTEMPTS:
                 attempts.clear(student)
                 on_give_up(
                     student,
@@ -136,4 +117,30 @@ def run(
                     "submission (out of memory or a crash); nothing was recorded for it before",
                 )
             else:
-                todo.append(student)
+                suspects.append(student)
+
+
+def _round(grade, batch, workers, memory_mb, inflight, on_result, on_error, attempts) -> set:
+    """Grade ``batch`` in one pool; return the students left ungraded because it broke."""
+    for marker in inflight.iterdir():
+        marker.unlink(missing_ok=True)
+    left = set(batch)
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(batch)), initializer=_init_worker, initargs=(memory_mb,)
+    ) as executor:
+        futures = {executor.submit(_run, grade, s, inflight): s for s in batch}
+        for future in as_completed(futures):
+            student = futures[future]
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                continue
+            except Exception as exc:  # the grader failed on this submission
+                left.discard(student)
+                attempts.clear(student)
+                on_error(student, exc)
+                continue
+            left.discard(student)
+            attempts.clear(student)
+            on_result(result)
+    return left
