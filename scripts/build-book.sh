@@ -20,6 +20,8 @@ done
 
 bash scripts/install.sh book
 source scripts/install.d/mathjax.sh
+# Each chapter's notebook form (chapters/NN_name.ipynb, committed): Colab opens only notebooks.
+.venv/bin/python scripts/chapter_notebooks.py
 .venv/bin/jupyter-book build . --warningiserror --nitpick --keep-going "${args[@]}"
 
 # The offline copy: every student notebook, and the whole site (which links to both).

@@ -174,6 +174,46 @@ def test_math_is_typeset(browser, site_url, page):
     assert not raw, f"{page}: raw TeX {raw} left in the text (outside code)"
 
 
+#: What typeset math never leaves in a page's visible text (code blocks and typeset math
+#: excluded). A TeX command, a ``\\(`` or ``\\[`` delimiter or a ``$...$`` pair there means
+#: that MathJax never saw the source as math: e.g. a formula broken across source lines where one
+#: line starts with "+ " became a Markdown list item, splitting its ``$...$`` in two.
+RAW_TEX = [
+    (r"\\[A-Za-z]+", "a TeX command"),
+    (r"\\[()\[\]]", "a TeX math delimiter"),
+    (r"\$[^$\n]{0,300}(?:\n[^$\n]{0,300}){0,3}\$", "a $...$ pair"),
+]
+
+
+def raw_tex(text: str) -> list[str]:
+    """The leftover TeX in ``text``: one line per finding, with its context."""
+    found = []
+    for pattern, what in RAW_TEX:
+        for match in re.finditer(pattern, text):
+            start, end = max(0, match.start() - 60), min(len(text), match.end() + 60)
+            context = " ".join(text[start:end].split())
+            found.append(f"{what} {match.group(0)[:40]!r} in: …{context}…")
+    return found
+
+
+def test_raw_tex_finder_knows_typeset_text_from_leftover_tex():
+    """The finder itself: clean typeset text passes, the chapter-4 kind of breakage does not."""
+    assert raw_tex("The tanh form uses u = √(2/π)(x + 0.044715x³); it costs $5 less.") == []
+    broken = "with $u = \\sqrt{2/\\pi}\\,(x\n0.044715\\,x^3)$."
+    assert len(raw_tex(broken)) >= 3, raw_tex(broken)
+    assert raw_tex("\\(x^2\\) was not typeset")
+    assert raw_tex("see \\begin{cases} here")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_raw_tex_after_typesetting(browser, site_url, page):
+    record = visit(browser, site_url, page)
+    leftovers = raw_tex(record["text"])
+    assert not leftovers, f"{page}: TeX left untypeset in the visible text:\n" + "\n".join(
+        leftovers[:10]
+    )
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_images_load_and_have_alt_text(browser, site_url, page):
     record = visit(browser, site_url, page)
