@@ -4,8 +4,9 @@ Formats (``export --format``; the columns are described in :mod:`grader.lms`):
 
 ``csv`` (default)
     One row per student and assignment: ``student_id, name, lms, lms_id, assignment, score,
-    max_score, late, days_late, penalty, final_score, status, reason``, then one column per test
-    of the exported assignment(s), in notebook order (``<assignment>/<test>`` when several
+    max_score, late, days_late, penalty, final_score, status, reason`` (from grading),
+    ``notes`` (from collect: which file was chosen, a renamed notebook...), then one column per
+    test of the exported assignment(s), in notebook order (``<assignment>/<test>`` when several
     assignments are exported). Roster students with no submission get a row with status
     ``missing``. A submission that could not be graded is ``ungradable`` with its reason: never
     a silent 0.
@@ -61,6 +62,7 @@ FIXED_COLUMNS = [
     "final_score",
     "status",
     "reason",
+    "notes",
 ]
 MISSING = "missing"
 
@@ -253,6 +255,7 @@ def _write_csv(course: Course, path: Path, per: dict) -> Written:
                     ln.final if r else "",
                     ln.status,
                     r.reason if r else "no submission (listed in the roster)",
+                    "; ".join(ln.record.get("notes", [])),
                 ]
                 row += [(r.tests.get(key, "") if r and ta == a else "") for ta, key, _ in tests]
                 writer.writerow([csv_cell(v, 2000) for v in row])

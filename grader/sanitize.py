@@ -8,9 +8,10 @@ exports goes through it.
 
 A spreadsheet opening a CSV file runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` as
 a formula (OWASP, "CSV Injection"). :func:`csv_cell` neutralises such a cell with a leading
-``'``, as OWASP advises, with one decided exception: a cell that *is* a plain decimal number
+``'``, as OWASP advises, with two decided exceptions: a cell that *is* a plain decimal number
 (``-1.5``, ``+3``, ``42``) stays as it is, because scores are numbers and an LMS must read
-them as numbers; such a cell cannot hold a formula.
+them as numbers, and a lone ``-`` (Moodle's worksheet writes it for "never") stays too; neither
+can hold a formula.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def is_plain_number(text: str) -> bool:
     return bool(_PLAIN_NUMBER.fullmatch(text))
 
 
+def _inert(cell: str) -> bool:
+    """A plain number, or a lone ``-`` (Moodle's "never"): neither can be a formula."""
+    return cell == "-" or is_plain_number(cell)
+
+
 def csv_cell(value: object, limit: int | None = None) -> str:
     """One CSV cell: cleaned of control characters and safe to open in a spreadsheet.
 
@@ -79,10 +85,10 @@ def csv_cell(value: object, limit: int | None = None) -> str:
     if value is None:
         return ""
     raw = value if isinstance(value, str) else str(value)
-    if raw.startswith(_FORMULA_START) and not is_plain_number(raw):
+    if raw.startswith(_FORMULA_START) and not _inert(raw):
         # The check runs on the raw text: a leading tab or CR counts before it is cleaned away.
         return "'" + clean_text(raw, limit)
     s = clean_text(raw, limit)
-    if s.startswith(_FORMULA_START) and not is_plain_number(s):
+    if s.startswith(_FORMULA_START) and not _inert(s):
         return "'" + s
     return s
