@@ -67,7 +67,7 @@ FIXED_COLUMNS = [
 MISSING = "missing"
 
 
-def test_order(course: Course, assignment: str) -> list[str]:
+def ordered_tests(course: Course, assignment: str) -> list[str]:
     """The assignment's graded tests as results key them, in notebook then cell order.
 
     ``grade_id`` for a one-notebook assignment, ``<notebook stem>/<grade_id>`` otherwise.
@@ -169,6 +169,9 @@ def class_lines(
         lines.append(line)
     roster = load_roster(course, assignment)
     if roster is not None:
+        for ln in lines:  # the roster's name ("Lovelace, Ada") reads better than "lovelaceada"
+            if ln.lms == roster.lms and ln.lms_id in roster.students:
+                ln.record = {**ln.record, "name": roster.students[ln.lms_id]}
         present = {(ln.lms, ln.lms_id) for ln in lines} | {
             (lms.FOLDER, ln.student_id) for ln in lines
         }
@@ -230,7 +233,7 @@ def _write_csv(course: Course, path: Path, per: dict) -> Written:
     several = len(per) > 1
     tests: list[tuple[str, str, str]] = []  # (assignment, result key, column)
     for a, (lines, _) in per.items():
-        order = test_order(course, a)
+        order = ordered_tests(course, a)
         seen = {k for ln in lines if ln.result for k in ln.result.tests}
         for key in order + sorted(seen - set(order)):
             tests.append((a, key, f"{a}/{key}" if several else key))

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 
 from grader.errors import GraderError
-from grader.export import MISSING, Line, class_lines, test_order
+from grader.export import MISSING, Line, class_lines, ordered_tests
 from grader.feedback import feedback_path
 from grader.layout import Course
 from grader.results import GRADED, load_results
@@ -102,7 +102,7 @@ def _section(course: Course, assignment: str, page: Path) -> str:
     lines, max_score = class_lines(course, assignment)
     results = [ln.result for ln in lines if ln.result is not None]
     graded = [r for r in results if r.status == GRADED]
-    order = test_order(course, assignment)
+    order = ordered_tests(course, assignment)
     order += sorted({k for r in graded for k in r.tests} - set(order))
     failed = {t: sum(1 for r in graded if t in r.tests and r.tests[t] == 0) for t in order}
     ran = {t: sum(1 for r in graded if t in r.tests) for t in order}

@@ -75,6 +75,7 @@ def test_canvas_class_every_student_once_keyed_by_user_id(canvas_class):
     score = {k: r["score"] for k, r in rows.items()}
     full = f"{top:g}"
     assert score["1001"] == full and score["1002"] == "0", "same-name students stay apart"
+    assert rows["1001"]["name"] == rows["1002"]["name"] == "Lovelace, Ada", "the roster's name"
     assert score["1003"] == full, "the resubmission (-1) is graded, not the first file"
     assert score["1004"] == full and rows["1004"]["late"] == "yes", rows["1004"]
     assert 0 < float(score["1005"]) < top, "the mutant loses some points, not all"
