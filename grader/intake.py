@@ -332,8 +332,15 @@ def _unwrap(files: list[Seen]) -> int:
             return depth
         if lms.parse_moodle_folder(parts[0][0]):
             return depth
-        # One folder: the students are inside it if it holds folders or LMS flat files.
-        if any(len(p) >= 3 for p in parts) or any(_is_lms_flat(p[1]) for p in parts):
+        # One folder: the students are inside it if it holds LMS names (Canvas or Moodle files,
+        # Moodle folders), or several folders and no notebook of its own. (A lone student's
+        # folder with a sub-folder stays that student's.)
+        lms_names = any(
+            _is_lms_flat(p[1]) or (len(p) >= 3 and lms.parse_moodle_folder(p[1])) for p in parts
+        )
+        folders = {p[1] for p in parts if len(p) >= 3}
+        own_files = any(len(p) == 2 for p in parts)
+        if lms_names or (len(folders) >= 2 and not own_files):
             depth += 1
         else:
             return depth

@@ -184,3 +184,21 @@ def test_a_lying_zip_header_cannot_inflate_an_entry(fresh, tmp_path):
     zpath.write_bytes(bytes(raw))
     seen = intake.unpack_zip(zpath, tmp_path)
     assert seen[0].path is None and "could not be unpacked" in seen[0].problem, seen
+
+
+@pytest.mark.parametrize(
+    "names, students",
+    [
+        (["class/ada/a9_double.ipynb", "class/bob/a9_double.ipynb"], ["ada", "bob"]),
+        (["ada/work/a9_double.ipynb"], ["ada"]),  # one student's folder with a sub-folder
+        (["dl/Ada L_5_assignsubmission_file_/a9_double.ipynb"], ["5"]),
+        (["ada/a9_double.ipynb"], ["ada"]),
+    ],
+)
+def test_a_wrapping_top_folder_is_looked_into(fresh, tmp_path, names, students):
+    zpath = tmp_path / "d.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for name in names:
+            zf.writestr(name, _nb(fresh))
+    got = collect(course=fresh, assignment=ASSIGNMENT, source=zpath)
+    assert [o.student_id for o in got] == students and all(o.accepted for o in got), got
