@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -202,3 +203,20 @@ def test_a_wrapping_top_folder_is_looked_into(fresh, tmp_path, names, students):
             zf.writestr(name, _nb(fresh))
     got = collect(course=fresh, assignment=ASSIGNMENT, source=zpath)
     assert [o.student_id for o in got] == students and all(o.accepted for o in got), got
+
+
+def test_the_readme_states_the_bounds_the_code_uses():
+    from grader.results import STALE_TMP_S
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    text = " ".join(readme.split())
+    stated = (
+        f"at most {intake.MAX_ENTRIES:,} entries".replace(",", " "),
+        f"{intake.MAX_FILE_BYTES // 2**20} MiB per file",
+        f"{intake.MAX_TOTAL_BYTES // 2**30} GiB in all",
+        f"compression ratio of {intake.MAX_RATIO} (for files over "
+        f"{intake._RATIO_FLOOR // 2**20} MiB)",
+        f"removed once it is {STALE_TMP_S // 60} minutes old",
+    )
+    for words in stated:
+        assert words in text, f"README should say {words!r}"
