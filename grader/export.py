@@ -213,6 +213,11 @@ def export(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     per = {a: class_lines(course, a, policy) for a in assignments}
+    if fmt != "csv" and not any(ln.lms == fmt for lines, _ in per.values() for ln in lines):
+        raise GraderError(
+            f"no student of {', '.join(assignments)} was collected from a {fmt.title()} "
+            "download, so there is nothing to import there; use --format csv"
+        )
     if fmt == "csv":
         return _write_csv(course, path, per)
     if fmt == "canvas":

@@ -167,3 +167,11 @@ def test_ungradable_rows_say_why(course, tmp_path):
     header, *body = _rows(out)
     cyd = dict(zip(header, next(r for r in body if r[0] == "cyd"), strict=True))
     assert cyd["status"] == UNGRADABLE and cyd["final_score"] == "0" and cyd["reason"], cyd
+
+
+def test_an_lms_export_without_that_lms_students_says_so(course, tmp_path):
+    from grader.errors import GraderError
+
+    with pytest.raises(GraderError, match="collected from a Moodle download"):
+        export(course=course, path=tmp_path / "m.csv", fmt="moodle")
+    assert not (tmp_path / "m.csv").exists()
