@@ -306,8 +306,9 @@ seen is listed in <workdir>/intake/ASSIGNMENT/manifest.json. SOURCE is never mod
     p.add_argument(
         "--feedback-zip",
         default=None,
-        help="with --format moodle: also write the feedback pages as Moodle's "
-        "'upload multiple feedback files in a zip' file",
+        help="with --format moodle: also write the feedback pages as Moodle's 'upload "
+        "multiple feedback files in a zip'; with --format canvas: as a zip for Canvas's "
+        "'Re-Upload Submissions' (each page becomes a comment on the student's submission)",
     )
     p.set_defaults(run=_export)
 

@@ -15,7 +15,8 @@ Formats (``export --format``; the columns are described in :mod:`grader.lms`):
     exported assignment (named as in the roster's gradebook export when one was given, so
     Canvas updates that assignment; otherwise Canvas creates it). Late flags, penalties and
     reasons go to ``<file>.notes.csv`` beside it (Canvas would take any extra column for an
-    assignment).
+    assignment). ``--feedback-zip`` also writes the feedback pages for Canvas's "Re-Upload
+    Submissions" (``<name>_<user id>_<submission file id>_<assignment>-feedback.html``).
 ``moodle``
     Moodle's grading worksheet, one per assignment (``<file>`` for one assignment, else
     ``<stem>-<assignment>.csv``); with a Moodle roster (its grading worksheet) every row of it
@@ -34,6 +35,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +173,8 @@ def class_lines(
     if roster is not None:
         for ln in lines:  # the roster's name ("Lovelace, Ada") reads better than "lovelaceada"
             if ln.lms == roster.lms and ln.lms_id in roster.students:
-                ln.record = {**ln.record, "name": roster.students[ln.lms_id]}
+                name = roster.students[ln.lms_id]
+                ln.record = {**ln.record, "name": name, "download_name": ln.name}
         present = {(ln.lms, ln.lms_id) for ln in lines} | {
             (lms.FOLDER, ln.student_id) for ln in lines
         }
@@ -208,8 +211,8 @@ def export(
         raise GraderError(
             f"no results in {course.results_dir}: run `python -m grader autograde` first"
         )
-    if feedback_zip is not None and fmt != "moodle":
-        raise GraderError("--feedback-zip is for --format moodle (Moodle's feedback files zip)")
+    if feedback_zip is not None and fmt == "csv":
+        raise GraderError("--feedback-zip is for --format canvas or --format moodle")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     per = {a: class_lines(course, a, policy) for a in assignments}
@@ -221,7 +224,7 @@ def export(
     if fmt == "csv":
         return _write_csv(course, path, per)
     if fmt == "canvas":
-        return _write_canvas(course, path, per)
+        return _write_canvas(course, path, per, feedback_zip)
     return _write_moodle(course, path, per, feedback_zip)
 
 
@@ -285,7 +288,7 @@ def _note(ln: Line) -> str:
     return " ".join(parts)
 
 
-def _write_canvas(course: Course, path: Path, per: dict) -> Written:
+def _write_canvas(course: Course, path: Path, per: dict, feedback_zip: Path | None) -> Written:
     roster = load_roster(course, next(iter(per)))
     roster = roster if roster is not None and roster.lms == lms.CANVAS else None
     header_src = roster.header if roster else []
@@ -339,6 +342,13 @@ def _write_canvas(course: Course, path: Path, per: dict) -> Written:
         for row in students.values():
             writer.writerow([csv_cell(row.get(h, ""), 500) for h in header])
             out.rows += 1
+    if feedback_zip is not None:
+        for a, (lines, _) in per.items():
+            zpath = Path(feedback_zip)
+            if len(per) > 1:
+                zpath = zpath.with_name(f"{zpath.stem}-{a}{zpath.suffix}")
+            canvas = [ln for ln in lines if ln.lms == lms.CANVAS and ln.result is not None]
+            out.files.append(_canvas_feedback_zip(course, a, canvas, zpath))
     with out.files[1].open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(
@@ -425,6 +435,27 @@ def _write_moodle(course: Course, path: Path, per: dict, feedback_zip: Path | No
                 zpath = zpath.with_name(f"{zpath.stem}-{a}{zpath.suffix}")
             out.files.append(_moodle_feedback_zip(course, a, by_id, zpath))
     return out
+
+
+def _canvas_feedback_zip(course: Course, assignment: str, lines: list, zpath: Path) -> Path:
+    """Feedback pages named as Canvas's "Re-Upload Submissions" matches them.
+
+    Canvas reads the first two all-digit ``_`` fields of each name as the user id and the id
+    of the submitted file, and attaches the file as a comment on that submission.
+    """
+    from grader.feedback import feedback_path, write_feedback
+
+    write_feedback(course=course, assignment=assignment)
+    zpath.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+        for ln in lines:
+            page = feedback_path(course, assignment, ln.student_id)
+            sub = ln.record.get("submission_id")
+            if not sub or not page.exists():
+                continue
+            who = re.sub(r"[^A-Za-z]", "", ln.record.get("download_name", ln.name)) or "student"
+            zf.write(page, f"{who}_{ln.lms_id}_{sub}_{assignment}-feedback.html")
+    return zpath
 
 
 def _moodle_feedback_zip(course: Course, assignment: str, by_id: dict, zpath: Path) -> Path:

@@ -131,7 +131,7 @@ def run_class(tmp: Path, lms: str) -> dict:
     if lms == "canvas":
         steps.append(
             ["export", "--format", "canvas", "--out", str(tmp / "canvas.csv"),
-             "--late-penalty", "10"]
+             "--late-penalty", "10", "--feedback-zip", str(tmp / "feedback.zip")]
         )  # fmt: skip
     else:
         steps.append(
@@ -150,6 +150,7 @@ def run_class(tmp: Path, lms: str) -> dict:
     if lms == "canvas":
         out["canvas"] = _read_csv(tmp / "canvas.csv")
         out["notes"] = {r["ID"]: r for r in csv.DictReader((tmp / "canvas.notes.csv").open())}
+        out["zip"] = zipfile.ZipFile(tmp / "feedback.zip").namelist()
     else:
         out["moodle"] = _read_csv(tmp / "moodle.csv")
         out["zip"] = zipfile.ZipFile(tmp / "feedback.zip").namelist()

@@ -103,6 +103,10 @@ def test_canvas_export_is_a_gradebook_import(canvas_class):
     assert canvas_class["csv"]["1004"]["score"] == f"{top:g}", "raw score unchanged"
     assert by_id["1007"][-1] == "0" and by_id["1009"][-1] == "", "zero for ungradable, blank"
     assert by_id["1005"][0].startswith("'="), "a formula in a name is neutralised"
+    # Canvas's re-upload reads the first two all-digit fields: user id, submitted file's id.
+    fields = {tuple(f for f in n.split("_") if f.isdigit())[:2] for n in canvas_class["zip"]}
+    assert ("1003", "5010") in fields and ("1001", "5001") in fields, fields
+    assert len(fields) == 8 and all(u in roster_ids for u, _ in fields), fields
     notes = canvas_class["notes"]
     assert notes["1004"]["late"] == "yes" and notes["1004"]["days_late"] == "1", notes["1004"]
     assert notes["1007"]["status"] == "ungradable"
