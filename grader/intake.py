@@ -427,7 +427,7 @@ def _collect_files(course: Course, assignment: str, source: Path, files: list[Se
             continue
         item.origin = who
         if who.lms == lms.MOODLE and who.plugin != "file":
-            item.outcome = IGNORED
+            item.student, item.outcome = who.lms_id, IGNORED
             item.reason = f"Moodle '{who.plugin}' submission, not a file (ignored)"
             continue
         groups.setdefault((who.lms, who.lms_id), []).append(item)

@@ -40,12 +40,14 @@ def _histogram(assignment: str, scores: list[float], max_score: float) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     top = max(max_score, max(scores, default=0.0), 1.0)
     bins = max(1, min(20, math.ceil(top)))
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(scores, bins=bins, range=(0, top), color="#3572a5", edgecolor="white")
     ax.set_xlim(0, top)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole students
     ax.set_xlabel(f"score (points, 0 to {max_score:g})")
     ax.set_ylabel("students")
     ax.set_title(f"{assignment}: scores of {len(scores)} graded submissions")
@@ -180,6 +182,7 @@ def write_report(*, course: Course, path: Path) -> Path:
         "margin:1em 0}td,th{border-bottom:1px solid #ccc;padding:.3em .6em;text-align:left;"
         "vertical-align:top}caption{text-align:left;font-weight:bold}"
         "tr.ungradable td,tr.missing td{background:#fff3f3}pre{white-space:pre-wrap;margin:0}"
+        "table.students td:nth-child(3),table.students td:nth-child(4){white-space:nowrap}"
         "</style></head><body><h1>Class report</h1>" + "".join(sections) + "</body></html>\n",
         encoding="utf-8",
     )
