@@ -28,14 +28,35 @@ def _release(args: argparse.Namespace, course: Course) -> int:
     return EXIT_OK
 
 
-def _collect(args: argparse.Namespace, course: Course) -> int:
-    from grader.intake import collect
+def _say(text: object = "", *, file=None) -> None:
+    """Print one line of output, without any terminal control sequence (see grader.sanitize)."""
+    from grader.sanitize import clean_text
 
-    outcomes = collect(course=course, assignment=args.assignment, source=Path(args.source))
-    for o in outcomes:
-        print(f"{'ok ' if o.accepted else 'BAD'} {o.student_id}: {o.message}")
-    bad = sum(not o.accepted for o in outcomes)
-    print(f"collected {len(outcomes) - bad} submission(s); {bad} quarantined with a zero")
+    print(clean_text(text, 2000, newlines=False), file=file or sys.stdout)
+
+
+def _collect(args: argparse.Namespace, course: Course) -> int:
+    from grader.intake import collect_class
+
+    done = collect_class(
+        course=course,
+        assignment=args.assignment,
+        source=Path(args.source),
+        roster=Path(args.roster) if args.roster else None,
+    )
+    for o in done.intakes:
+        who = f"{o.student_id} ({o.lms}: {o.name})" if o.lms != "folder" else o.student_id
+        late = " LATE" if o.late else ""
+        _say(f"{'ok ' if o.accepted else 'BAD'} {who}{late}: {o.message}")
+    unowned = [f for f in done.files if not f.student and f.outcome == "refused"]
+    for f in unowned:
+        _say(f"NOT COLLECTED {f.rel}: {f.reason}")
+    bad = sum(not o.accepted for o in done.intakes)
+    _say(
+        f"collected {len(done.intakes) - bad} submission(s); {bad} quarantined with a zero; "
+        f"{len(unowned)} file(s) belonging to nobody refused; every file is listed in "
+        f"{course.workdir / 'intake' / args.assignment / 'manifest.json'}"
+    )
     return EXIT_OK
 
 
@@ -89,10 +110,31 @@ def _autograde(args: argparse.Namespace, course: Course) -> int:
 
 
 def _export(args: argparse.Namespace, course: Course) -> int:
-    from grader.export import export_csv
+    import datetime as dt
 
-    n = export_csv(course=course, path=Path(args.csv), assignment=args.assignment)
-    print(f"wrote {n} row(s) to {args.csv}")
+    from grader.export import LatePolicy, export
+
+    out = args.out or args.csv
+    if not out:
+        raise GraderError("say where to write: --out FILE (or --csv FILE)")
+    fmt = args.format or "csv"
+    due = None
+    if args.due:
+        try:
+            due = dt.datetime.fromisoformat(args.due)
+        except ValueError:
+            raise GraderError(f"--due {args.due!r} is not a date like 2026-11-30T23:59") from None
+    written = export(
+        course=course,
+        path=Path(out),
+        fmt=fmt,
+        assignment=args.assignment,
+        policy=LatePolicy(per_day=args.late_penalty, due=due),
+        feedback_zip=Path(args.feedback_zip) if args.feedback_zip else None,
+    )
+    for line in written.skipped:
+        _say(f"skipped {line}")
+    _say(f"wrote {written.rows} row(s) to {', '.join(str(p) for p in written.files)}")
     return EXIT_OK
 
 
@@ -108,7 +150,7 @@ def _report(args: argparse.Namespace, course: Course) -> int:
     from grader.report import write_report
 
     path = Path(args.html) if args.html else course.workdir / "report.html"
-    print(f"wrote {write_report(course=course, path=path)}")
+    _say(f"wrote {write_report(course=course, path=path)}")
     return EXIT_OK
 
 
@@ -116,18 +158,23 @@ def _status(args: argparse.Namespace, course: Course) -> int:
     from grader.status import course_status
 
     rows, sandbox = course_status(course=course)
-    print(f"workdir: {course.workdir}\nsandbox: {sandbox}")
+    _say(f"workdir: {course.workdir}")
+    _say(f"sandbox: {sandbox}")
     if not rows:
-        print("nothing collected yet")
+        _say("nothing collected yet")
     for row in rows:
-        print(
+        _say(
             f"{row.assignment}: {row.collected} collected, {row.graded} graded, "
             f"{len(row.pending)} waiting, {len(row.attention)} need attention"
         )
         for student, reason in row.attention:
-            print(f"  ATTENTION {student}: {reason}")
+            _say(f"  ATTENTION {student}: {reason}")
+        for line in row.unreadable:
+            _say(f"  ATTENTION {line}")
+        if row.missing:
+            _say(f"  missing (in the roster, nothing submitted): {', '.join(row.missing)}")
         if row.pending:
-            print(f"  waiting: {', '.join(row.pending)} (run autograde)")
+            _say(f"  waiting: {', '.join(row.pending)} (run autograde)")
     return EXIT_OK
 
 
@@ -166,12 +213,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "collect",
-        help="copy a folder of submissions into the grading workdir",
-        description="Copy SOURCE/<student_id>/*.ipynb into the workdir. Bad files are "
-        "quarantined with a recorded zero and a reason; SOURCE is never modified.",
+        help="copy a class's submissions (a folder, a zip, a Canvas or Moodle download)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""Copy every student's submission of ASSIGNMENT into the workdir.
+
+SOURCE is a folder or a zip file holding one of:
+  Canvas bulk download   lastfirst[_LATE]_<userid>_<submissionid>_<name>.ipynb
+                         (resubmissions <name>-1.ipynb, <name>-2.ipynb)
+  Moodle download        <Full Name>_<participantid>_assignsubmission_file_/<files>
+                         or flat <Full Name>_<participantid>_assignsubmission_file_<file>
+                         (_onlinetext_ folders are ignored)
+  plain folder           <student_id>/*.ipynb, or flat <student_id>_<anything>.ipynb
+One top folder wrapping everything is looked into.
+
+Student ids: the LMS's own stable id (Canvas user id, Moodle participant id), else the
+folder name, lower-cased with anything but [a-z0-9_.-] turned into '_'. Names are kept
+beside the id, never merged; two folders that normalise alike get '<id>-<hash>' each.
+Of several files the newest is graded (Canvas submission id, then resubmission suffix
+'-N' / ' (N)', then modification time); the choice, late flags and submission times are
+recorded in <workdir>/intake/ASSIGNMENT/. nbformat 3 notebooks are upgraded.
+
+Bad files (empty, not JSON, not a notebook, a symlink) are quarantined with a recorded
+zero and a reason; unsafe or oversized zip entries are refused and recorded; every file
+seen is listed in <workdir>/intake/ASSIGNMENT/manifest.json. SOURCE is never modified.""",
     )
     p.add_argument("assignment", help="assignment name, e.g. a1_rectifier")
-    p.add_argument("source", help="folder with one sub-folder per student")
+    p.add_argument("source", help="folder or zip file of submissions (see above)")
+    p.add_argument(
+        "--roster",
+        default=None,
+        help="the class list the LMS exports (Canvas gradebook CSV, Moodle grading worksheet, "
+        "or a CSV with a student_id column): students without a submission show as missing",
+    )
     p.set_defaults(run=_collect)
 
     p = sub.add_parser(
@@ -236,12 +309,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="write grades as CSV",
-        description="Write one row per student and assignment: student_id, assignment, score, "
-        "max_score, status, reason and one column per graded test.",
+        help="write grades for an LMS (Canvas, Moodle) or as plain CSV",
+        description="Write the grades of one assignment (--assignment) or of every graded one. "
+        "csv: one row per student and assignment (ids, name, LMS id, score, late, penalty, "
+        "status, reason, one column per test in notebook order). canvas: Canvas's gradebook "
+        "import CSV keyed by Canvas user id (late flags in FILE.notes.csv). moodle: Moodle's "
+        "grading worksheet ('Participant <id>'), and with --feedback-zip Moodle's feedback "
+        "files zip. Late penalties are applied here only, never to the stored scores.",
     )
-    p.add_argument("--csv", required=True, help="CSV file to write")
+    p.add_argument(
+        "--format",
+        choices=("csv", "canvas", "moodle"),
+        default=None,
+        help="what to write (default: csv)",
+    )
+    p.add_argument("--out", default=None, help="file to write")
+    p.add_argument("--csv", default=None, help="file to write (same as --out)")
     p.add_argument("--assignment", default=None, help="only this assignment")
+    p.add_argument(
+        "--late-penalty",
+        type=float,
+        default=0.0,
+        metavar="PERCENT",
+        help="percent of the maximum score taken off per day late (default: 0, no penalty); "
+        "days are started days after --due, or 1 for work the LMS flagged late",
+    )
+    p.add_argument("--due", default=None, help="deadline, e.g. 2026-11-30T23:59 (UTC)")
+    p.add_argument(
+        "--feedback-zip",
+        default=None,
+        help="with --format moodle: also write the feedback pages as Moodle's 'upload "
+        "multiple feedback files in a zip'; with --format canvas: as a zip for Canvas's "
+        "'Re-Upload Submissions' (each page becomes a comment on the student's submission)",
+    )
     p.set_defaults(run=_export)
 
     p = sub.add_parser(
@@ -256,8 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "report",
         help="write the class report (HTML)",
-        description="Write an HTML page with each assignment's score histogram, failure rate "
-        "per test and the submissions that need attention.",
+        description="Write one HTML page for the class: per assignment a table of every "
+        "student (id, name, score, late, status, link to the feedback page), the score "
+        "histogram over the full range, the failure rate of each test in notebook order, the "
+        "instructor-only details of failed hidden checks, and roster students who submitted "
+        "nothing.",
     )
     p.add_argument("--html", default=None, help="file to write (default: <workdir>/report.html)")
     p.set_defaults(run=_report)
@@ -287,7 +390,15 @@ def main(argv: list[str] | None = None) -> int:
         warnings.filterwarnings("ignore", module="nbgrader")
     try:
         course = Course.at(args.root, args.workdir)
-        return args.run(args, course)
+        status = args.run(args, course)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at exit
+        return status
     except GraderError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except BrokenPipeError:
+        # The reader went away (`status | head`): stop quietly. Python would also complain
+        # when it flushes stdout at exit, so point stdout at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK

@@ -65,15 +65,24 @@ td,th{{border-bottom:1px solid #ccc;padding:.4em;text-align:left;vertical-align:
 """
 
 
+def feedback_path(course: Course, assignment: str, student_id: str) -> Path:
+    """``<workdir>/feedback/<assignment>/<student id>.html``.
+
+    The student id of an LMS submission is the LMS's own id (Canvas user id, Moodle participant
+    id), so the instructor can match each page to the LMS's student.
+    """
+    return course.feedback_dir / assignment / f"{student_id}.html"
+
+
 def write_feedback(*, course: Course, assignment: str) -> list[Path]:
-    """Write ``<workdir>/feedback/<assignment>/<student>.html`` for every result."""
+    """Write ``<workdir>/feedback/<assignment>/<student id>.html`` for every result."""
     course.check_assignment(assignment)
     described = test_descriptions(course, assignment)
     folder = course.feedback_dir / assignment
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for result in load_results(course, assignment):
-        path = folder / f"{result.student_id}.html"
+        path = feedback_path(course, assignment, result.student_id)
         path.write_text(_page(result, described), encoding="utf-8")
         written.append(path)
     return written

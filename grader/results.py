@@ -8,12 +8,19 @@ loses nothing that finished, and a second run knows what is left to do.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grader.layout import Course
+
+log = logging.getLogger(__name__)
+
+#: A ``.tmp-*.json`` file older than this was left by a killed run (or a full disk): removed.
+STALE_TMP_S = 600
 
 #: The submission was graded; ``score`` is what it earned.
 GRADED = "graded"
@@ -54,9 +61,13 @@ class Result:
         target = self.path(course)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(self), fh, indent=1, sort_keys=True)
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(asdict(self), fh, indent=1, sort_keys=True)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # a full disk or a kill leaves no half file
+            raise
         return target
 
 
@@ -64,17 +75,46 @@ def result_path(course: Course, assignment: str, student_id: str) -> Path:
     return course.results_dir / assignment / f"{student_id}.json"
 
 
-def load_results(course: Course, assignment: str | None = None) -> list[Result]:
-    """Every saved result, optionally of one assignment, ordered by assignment and student."""
+def load_results(
+    course: Course, assignment: str | None = None, *, problems: list[str] | None = None
+) -> list[Result]:
+    """Every saved result, optionally of one assignment, ordered by assignment and student.
+
+    Only ``<student>.json`` files count: a half-written ``.tmp-*.json`` (from a run that was
+    killed, or a full disk) is ignored, and removed once it is older than
+    :data:`STALE_TMP_S` (a younger one may belong to a run in progress). A result file that
+    cannot be read is skipped with a warning; ``problems`` (if given) receives one line each.
+    """
     if not course.results_dir.is_dir():
         return []
     pattern = f"{assignment}/*.json" if assignment else "*/*.json"
-    results = []
+    known = set(Result.__dataclass_fields__)
+    found = []
     for path in sorted(course.results_dir.glob(pattern)):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        known = {f for f in Result.__dataclass_fields__}
-        results.append(Result(**{k: v for k, v in data.items() if k in known}))
-    return results
+        if path.name.startswith("."):
+            _drop_if_stale(path)
+            continue
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            result = Result(**{k: v for k, v in data.items() if k in known})
+            if not isinstance(result.tests, dict) or not isinstance(result.score, int | float):
+                raise TypeError("wrong field types")
+        except (OSError, ValueError, TypeError) as exc:
+            line = f"{path.relative_to(course.workdir)}: unreadable result ({exc}); regrade it"
+            log.warning("%s", line)
+            if problems is not None:
+                problems.append(line)
+            continue
+        found.append(result)
+    return found
+
+
+def _drop_if_stale(path: Path) -> None:
+    try:
+        if path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime > STALE_TMP_S:
+            path.unlink()
+    except OSError:
+        pass  # another process removed or replaced it meanwhile
 
 
 def forget(course: Course, assignment: str, student_id: str) -> None:

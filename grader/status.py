@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from grader.autograde import pending_students
+from grader.intake import load_roster, student_records
 from grader.layout import Course
 from grader.results import UNGRADABLE, load_results
 from grader.sandbox import bwrap_path
@@ -18,6 +19,10 @@ class AssignmentStatus:
     pending: list[str]
     #: (student, reason) for every submission that could not be graded.
     attention: list[tuple[str, str]] = field(default_factory=list)
+    #: Result files that could not be read (each with its reason).
+    unreadable: list[str] = field(default_factory=list)
+    #: Roster students (LMS id and name) with nothing collected.
+    missing: list[str] = field(default_factory=list)
 
 
 def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
@@ -27,8 +32,9 @@ def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
         collected = sorted(
             p.parent.name for p in course.submitted_dir.glob(f"*/{assignment}") if p.is_dir()
         )
-        found = load_results(course, assignment)
-        if not collected and not found:
+        unreadable: list[str] = []
+        found = load_results(course, assignment, problems=unreadable)
+        if not collected and not found and not unreadable:
             continue
         rows.append(
             AssignmentStatus(
@@ -37,6 +43,8 @@ def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
                 graded=sum(r.status != UNGRADABLE for r in found),
                 pending=pending_students(course, assignment),
                 attention=[(r.student_id, r.reason) for r in found if r.status == UNGRADABLE],
+                unreadable=unreadable,
+                missing=_missing(course, assignment),
             )
         )
     sandbox = (
@@ -46,3 +54,17 @@ def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
         "(apt-get install bubblewrap)"
     )
     return rows, sandbox
+
+
+def _missing(course: Course, assignment: str) -> list[str]:
+    """Roster students with no collected submission, as ``<lms id> (<name>)``."""
+    roster = load_roster(course, assignment)
+    if roster is None:
+        return []
+    have = {(r.get("lms"), r.get("lms_id")) for r in student_records(course, assignment).values()}
+    have |= {("folder", sid) for sid in student_records(course, assignment)}
+    return [
+        f"{lms_id} ({name})"
+        for lms_id, name in roster.students.items()
+        if (roster.lms, lms_id) not in have
+    ]

@@ -186,6 +186,7 @@ def test_collect_reads_an_lms_zip(tmp_path):
     course = make_course(tmp_path)
     zpath = tmp_path / "download.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
+        # A Canvas file: keyed by the user id (123), not by the name; its own name is right.
         zf.writestr(
             "ada_123_456_a9_double.ipynb", nbformat.writes(student_notebook(course, RIGHT))
         )
@@ -193,18 +194,23 @@ def test_collect_reads_an_lms_zip(tmp_path):
     outcomes = {
         o.student_id: o for o in collect(course=course, assignment=ASSIGNMENT, source=zpath)
     }
-    assert outcomes["ada"].accepted and "renamed" in outcomes["ada"].message, outcomes
+    assert outcomes["123"].accepted and "renamed" not in outcomes["123"].message, outcomes
+    assert outcomes["123"].name == "ada" and outcomes["123"].lms == "canvas", outcomes
     assert not outcomes["bob"].accepted and "empty" in outcomes["bob"].message, outcomes
-    assert (course.submitted_dir / "ada" / ASSIGNMENT / NOTEBOOK).exists()
+    assert (course.submitted_dir / "123" / ASSIGNMENT / NOTEBOOK).exists()
 
 
-def test_collect_refuses_a_zip_that_escapes(tmp_path):
+def test_collect_records_a_zip_entry_that_escapes(tmp_path):
     import zipfile
 
     course = make_course(tmp_path)
     zpath = tmp_path / "evil.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("../../outside.ipynb", b"{}")
-    with pytest.raises(GraderError, match="unsafe path"):
-        collect(course=course, assignment=ASSIGNMENT, source=zpath)
+        zf.writestr("ada/a9_double.ipynb", nbformat.writes(student_notebook(course, RIGHT)))
+    outcomes = collect(course=course, assignment=ASSIGNMENT, source=zpath)
+    assert [o.student_id for o in outcomes] == ["ada"], outcomes
     assert not (tmp_path.parent / "outside.ipynb").exists()
+    manifest = json.loads((course.workdir / "intake" / ASSIGNMENT / "manifest.json").read_text())
+    refused = [f for f in manifest["files"] if f["outcome"] == "refused"]
+    assert len(refused) == 1 and "'..'" in refused[0]["reason"], manifest
