@@ -121,6 +121,11 @@ def test_ch4_cost_claims_follow_the_quartiles(executed):
     same = {n for n, (q1, _, q3) in q.items() if n != "ReLU" and q1 <= relu_q3 and q3 >= relu_q1}
     assert names(g["ch4_cost_dearer"]) == dearer, "prose 'dearer than ReLU' != quartiles"
     assert names(g["ch4_cost_same"]) == same, "prose 'cannot be told apart' != quartiles"
+    cheaper = {n for n, (_, _, q3) in q.items() if q3 < relu_q1}
+    said = g["ch4_cost_cheaper"]
+    assert (
+        set(said.split(" of ")[1].split(":")[0].split(", ")) if cheaper else set()
+    ) == cheaper, said
     assert all(q1 <= med <= q3 for q1, med, q3 in q.values()), "quartiles out of order"
 
 
@@ -133,6 +138,11 @@ def test_ch6_timing_claims_follow_the_quartiles(executed):
     assert names(g["ch6_op_same"]) == {
         n for n, v in q.items() if n != "ReLU" and v[0] <= relu_q3 and v[2] >= relu_q1
     }
+    cheaper = {n for n, v in q.items() if v[2] < relu_q1}
+    said = g["ch6_op_cheaper"]
+    assert (set(said[len("Those of ") :].split(" even")[0].split(", ")) if cheaper else set()) == (
+        cheaper
+    ), said
     assert g["ch6_op_dearest"] == max(medians, key=medians.get)
     assert g["ch6_op_ratio"] == pytest.approx(medians[g["ch6_op_dearest"]] / relu_med)
     # "Per epoch the times differ by at most ..., because ...": a smaller spread than alone.
