@@ -121,6 +121,8 @@ def test_ch4_cost_claims_follow_the_quartiles(executed):
     same = {n for n, (q1, _, q3) in q.items() if n != "ReLU" and q1 <= relu_q3 and q3 >= relu_q1}
     assert names(g["ch4_cost_dearer"]) == dearer, "prose 'dearer than ReLU' != quartiles"
     assert names(g["ch4_cost_same"]) == same, "prose 'cannot be told apart' != quartiles"
+    assert all(n in g["ch4_cost_same_text"] for n in same), g["ch4_cost_same_text"]
+    assert g["ch4_cost_same_text"].startswith("No ") == (not same), g["ch4_cost_same_text"]
     cheaper = {n for n, (_, _, q3) in q.items() if q3 < relu_q1}
     said = g["ch4_cost_cheaper"]
     assert (
@@ -138,6 +140,9 @@ def test_ch6_timing_claims_follow_the_quartiles(executed):
     assert names(g["ch6_op_same"]) == {
         n for n, v in q.items() if n != "ReLU" and v[0] <= relu_q3 and v[2] >= relu_q1
     }
+    same = names(g["ch6_op_same"])
+    assert all(n in g["ch6_op_same_text"] for n in same), g["ch6_op_same_text"]
+    assert g["ch6_op_same_text"].startswith("No ") == (not same), g["ch6_op_same_text"]
     cheaper = {n for n, v in q.items() if v[2] < relu_q1}
     said = g["ch6_op_cheaper"]
     assert (set(said[len("Those of ") :].split(" even")[0].split(", ")) if cheaper else set()) == (
