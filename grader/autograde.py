@@ -106,6 +106,8 @@ def autograde(
     prepare_gradebook(course, assignment)
     max_score = assignment_max_score(course, assignment)
     done: list[results.Result] = []
+    if progress:
+        progress(0, len(todo), None)  # grading starts now: the ETA counts from here
 
     def finish(result: results.Result) -> None:
         result.save(course)

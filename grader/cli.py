@@ -16,6 +16,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.layout import DEFAULT_WORKDIR, Course
+from grader.sanitize import clean_text
 
 EXIT_OK, EXIT_USER_ERROR = 0, 2
 
@@ -68,13 +69,16 @@ class Progress:
         self.tty = sys.stderr.isatty()
 
     def __call__(self, i: int, n: int, result) -> None:
+        if i == 0:  # grading starts now (after the gradebook is ready): the ETA counts from here
+            self.start = time.monotonic()
+            return
         elapsed = time.monotonic() - self.start
         eta = elapsed / i * (n - i)
         width = 30
         bar = "#" * round(width * i / n) + "-" * (width - round(width * i / n))
         line = (
             f"[{bar}] {i}/{n} {elapsed:5.1f}s elapsed, ETA {eta:5.1f}s  "
-            f"{result.student_id}: {result.score:g}/{result.max_score:g}"
+            f"{clean_text(result.student_id, 40)}: {result.score:g}/{result.max_score:g}"
         )
         if self.tty:
             print("\r" + line[:120].ljust(120), end="" if i < n else "\n", file=sys.stderr)
@@ -102,8 +106,8 @@ def _autograde(args: argparse.Namespace, course: Course) -> int:
         container_is_sandbox=args.container_is_sandbox,
     )
     for r in done:
-        note = f" ({r.reason})" if r.reason else ""
-        print(f"{r.student_id}: {r.score:g}/{r.max_score:g} {r.status}{note}")
+        note = f" ({clean_text(r.reason, 300, newlines=False)})" if r.reason else ""
+        print(f"{clean_text(r.student_id, 60)}: {r.score:g}/{r.max_score:g} {r.status}{note}")
     if not done:
         print("nothing to grade: every collected submission already has a result (use --force)")
     return EXIT_OK

@@ -31,7 +31,6 @@ import contextlib
 import inspect
 import io
 import os
-import re
 import shutil
 import tempfile
 import types
@@ -45,6 +44,7 @@ from grader.audit import audit
 from grader.blueprint import Blueprint, Step, plan, split_test
 from grader.remote import Handle, ModuleName, Remote, StudentCrash
 from grader.sandbox import Limits
+from grader.sanitize import clean_text
 
 __all__ = ["Blueprint", "TestOutcome", "Verdict", "judge"]
 
@@ -57,7 +57,6 @@ MAX_MESSAGE = 600
 SAFE_MODULES = frozenset(
     {"math", "cmath", "numpy", "scipy", "torch", "statistics", "fractions", "decimal", "random"}
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]|\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 @dataclass
@@ -81,8 +80,7 @@ class Verdict:
 
 def clean(text: str, limit: int = MAX_MESSAGE) -> str:
     """``text`` without terminal control sequences, cut to ``limit`` characters."""
-    text = _CONTROL.sub("", str(text))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clean_text(text, limit)
 
 
 class TestNamespace(dict):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from grader.autograde import pending_students
 from grader.intake import load_roster, student_records
+from grader.judge import REVIEW_PREFIX
 from grader.layout import Course
 from grader.results import UNGRADABLE, load_results
 from grader.sandbox import bwrap_path
@@ -42,7 +43,11 @@ def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
                 collected=len(collected),
                 graded=sum(r.status != UNGRADABLE for r in found),
                 pending=pending_students(course, assignment),
-                attention=[(r.student_id, r.reason) for r in found if r.status == UNGRADABLE],
+                attention=[
+                    (r.student_id, r.reason)
+                    for r in found
+                    if r.status == UNGRADABLE or REVIEW_PREFIX in r.reason
+                ],
                 unreadable=unreadable,
                 missing=_missing(course, assignment),
             )

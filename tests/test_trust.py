@@ -267,3 +267,26 @@ def test_a_serial_run_survives_a_dead_worker_too(tmp_path):
         on_error=lambda s, exc: None,
     )
     assert sorted(results) == ["ada", "bob"] and list(given_up) == ["poison_2"]
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_a_submission_held_for_review_is_listed_by_status(tmp_path, capsys):
+    """Through the CLI: the audited submission scores 0, and status asks for a review."""
+    from grader import cli
+    from tests.course_factory import ASSIGNMENT, NOTEBOOK, make_course, student_notebook
+
+    course = make_course(tmp_path)
+    inbox = tmp_path / "inbox"
+    attack = "import gc\n\n\ndef double(x):\n    return 2 * x\n"
+    for name, answer in {"honest": "def double(x):\n    return 2 * x\n", "gc": attack}.items():
+        (inbox / name).mkdir(parents=True)
+        nbformat.write(student_notebook(course, answer), inbox / name / NOTEBOOK)
+    args = ["--root", str(course.root), "--workdir", str(course.workdir)]
+    assert cli.main([*args, "collect", ASSIGNMENT, str(inbox)]) == 0
+    assert cli.main([*args, "autograde", ASSIGNMENT, "--engine", "sandbox"]) == 0
+    capsys.readouterr()
+    cli.main([*args, "status"])
+    out = capsys.readouterr().out
+    assert "needs review" in out and "import of gc" in out, out
+    assert "honest" not in out.split("ATTENTION")[-1], out
