@@ -486,7 +486,8 @@ class Remote:
             shutil.copyfile(path, self.scratch / path.name)
         self.proc = StudentProcess(self.scratch, self.limits, self.bwrap)
         if self.ran:
-            self._run(self.ran, record=False, startup=True)
+            # Errors are noted on the first start; a restart runs the same cells again.
+            self._run(self.ran, record=self.restarts == 0, startup=True)
 
     def run_cells(self, cells: list[list]) -> None:
         """Run the student's cells ``[kind, label, source]`` in its process, after the ones

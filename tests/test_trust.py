@@ -290,3 +290,12 @@ def test_a_submission_held_for_review_is_listed_by_status(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "needs review" in out and "import of gc" in out, out
     assert "honest" not in out.split("ATTENTION")[-1], out
+
+
+@needs_bwrap
+def test_an_answer_cell_that_raises_is_noted_for_the_instructor(tmp_path):
+    verdict = judge(
+        _source(tmp_path), _submission("raise ValueError('oops')\n"), LIMITS, bwrap_path()
+    )
+    assert any("raised ValueError: oops" in n for n in verdict.notes), verdict.notes
+    assert sum(_points(verdict).values()) == 0
