@@ -32,6 +32,7 @@ import inspect
 import io
 import os
 import shutil
+import sys
 import tempfile
 import types
 import warnings
@@ -208,22 +209,9 @@ def judge(
         # (e.g. "no warnings silenced"): established here from the submission, never asked of
         # the student's process.
         namespace["_STUDENT_CODE"] = [s.source for s in steps if s.kind in ("answer", "plain")]
-        pending: list[list] = []
         cwd = os.getcwd()
-        try:
-            os.chdir(testdir)
-            for step in steps:
-                if step.kind != "test":
-                    pending.append([step.kind, step.label, step.source])
-                    if step.kind == "setup":
-                        _run_setup(remote, namespace, step)
-                    continue
-                remote.run_cells(pending)
-                pending = []
-                verdict.outcomes.append(_run_test(remote, namespace, step))
-        finally:
-            os.chdir(cwd)
-            remote.close()
+        with _process_state():
+            _run_steps(remote, namespace, steps, verdict, testdir, cwd)
         if remote.crash and remote.restarts >= 3:
             verdict.notes.append(f"the student's process: {remote.crash}")
         for err in remote.cell_errors[:20]:
@@ -233,6 +221,49 @@ def judge(
                 )
             )
     return verdict
+
+
+@contextlib.contextmanager
+def _process_state():
+    """Restore what the instructor's setup and test cells may change in this process (an import
+    blocker on ``sys.meta_path``, ``sys.path``, warning filters, numpy's error state, torch's
+    defaults), so that one notebook's cells cannot change how the next is graded: a grading
+    process, a cluster worker's above all, grades notebooks of several assignments in turn."""
+    import numpy as np
+
+    saved = (list(sys.meta_path), list(sys.path), builtins.__import__, np.geterr())
+    torch = sys.modules.get("torch")
+    torch_state = (torch.get_default_dtype(), torch.is_grad_enabled()) if torch else None
+    with warnings.catch_warnings():
+        try:
+            yield
+        finally:
+            sys.meta_path[:], sys.path[:] = saved[0], saved[1]
+            builtins.__import__ = saved[2]
+            np.seterr(**saved[3])
+            torch = sys.modules.get("torch")
+            if torch is not None and torch_state is not None:
+                torch.set_default_dtype(torch_state[0])
+                torch.set_grad_enabled(torch_state[1])
+
+
+def _run_steps(remote, namespace, steps, verdict, testdir, cwd) -> None:
+    """Every step in notebook order: student cells to the student's process, tests here."""
+    pending: list[list] = []
+    try:
+        os.chdir(testdir)
+        for step in steps:
+            if step.kind != "test":
+                pending.append([step.kind, step.label, step.source])
+                if step.kind == "setup":
+                    _run_setup(remote, namespace, step)
+                continue
+            remote.run_cells(pending)
+            pending = []
+            verdict.outcomes.append(_run_test(remote, namespace, step))
+    finally:
+        os.chdir(cwd)
+        remote.close()
 
 
 def _run_setup(remote: Remote, namespace: TestNamespace, step: Step) -> None:

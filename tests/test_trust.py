@@ -299,3 +299,21 @@ def test_an_answer_cell_that_raises_is_noted_for_the_instructor(tmp_path):
     )
     assert any("raised ValueError: oops" in n for n in verdict.notes), verdict.notes
     assert sum(_points(verdict).values()) == 0
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_one_notebook_cannot_change_how_the_next_is_graded():
+    """A grading process (a cluster worker above all) grades notebooks of several assignments
+    in turn: a1's setup cell blocks `import torch` in the process that runs it, and a5's tests
+    need torch. Graded in that order in one process, a5's reference still gets full marks."""
+    from grader.layout import REPO_ROOT
+
+    def reference(assignment):
+        path = REPO_ROOT / "solutions" / assignment / f"{assignment}.ipynb"
+        return Blueprint.from_source(path), nbformat.read(path, 4)
+
+    judge(*reference("a1_rectifier"), Limits(), bwrap_path())
+    verdict = judge(*reference("a5_frameworks"), Limits(), bwrap_path())
+    lost = {o.grade_id: o.message for o in verdict.outcomes if o.points < o.max_points}
+    assert not lost, lost
