@@ -55,12 +55,16 @@ def make_class(root: Path, n: int) -> Course:
     return course
 
 
-def timed(template: Path, where: Path, **kwargs) -> float:
+def timed(template: Path, where: Path, **kwargs) -> tuple[float, dict]:
+    """Seconds to grade a copy of the class, and its scores test by test."""
+    from grader.results import load_results
+
     shutil.copytree(template, where)
     course = Course(root=where, workdir=where / "grading")
     start = time.perf_counter()
     autograde.autograde(course=course, assignment=ASSIGNMENT, limits=Limits(), **kwargs)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return seconds, {r.student_id: r.tests for r in load_results(course, ASSIGNMENT)}
 
 
 def main() -> int:
@@ -71,19 +75,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         template = make_class(tmp / "template", n).root
-        local = timed(template, tmp / "local", workers=1)
+        local, scores = timed(template, tmp / "local", workers=1)
         cluster = Cluster(tmp / "cluster")
         try:
             for worker in cluster.workers[1:]:
                 cluster.kill(worker)
             cluster.workers = cluster.workers[:1]
             time.sleep(2)
-            one = timed(template, tmp / "one", scheduler=cluster.address)
+            one, one_scores = timed(template, tmp / "one", scheduler=cluster.address)
             cluster.workers.append(cluster.add_worker())
             cluster._wait_for(2)
-            two = timed(template, tmp / "two", scheduler=cluster.address)
+            two, two_scores = timed(template, tmp / "two", scheduler=cluster.address)
         finally:
             cluster.stop()
+    if not scores == one_scores == two_scores:
+        print("the cluster's scores differ from the local ones: these timings mean nothing")
+        return 1
     print(f"class of {n} a1 submissions")
     print(f"  local, 1 process : {local:6.1f} s  {n / local:5.2f}/s  {local / n:.3f} s each")
     print(f"  cluster, 1 worker: {one:6.1f} s  {n / one:5.2f}/s  {one / n:.3f} s each")
