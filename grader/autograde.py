@@ -2,18 +2,22 @@
 
 Two engines:
 
-``sandbox`` (the default)
+``sandbox``
     Scores are decided in the grader (:mod:`grader.judge`); the student's answer cells run in a
     confined process (:mod:`grader.sandbox`). Fast (about 0.15 s a notebook) and safe.
 ``nbgrader``
     Plain ``nbgrader autograde``, one student at a time, in the student's own kernel: the
-    reference behaviour, used by the tests that prove both engines agree (and by ``auto`` for
-    any assignment listed in ``IN_KERNEL_ASSIGNMENTS``, none in this course).
+    reference behaviour.
+``auto`` (the default)
+    The sandbox engine for an assignment certified for exactly its current source and engine
+    code (:mod:`grader.certify`), the in-kernel engine otherwise; each result says which engine
+    graded it and why.
 
 Each submission's outcome is saved as soon as it is known (see :mod:`grader.results`) and then
-mirrored into nbgrader's gradebook, so a run that stops half-way resumes with the students still
-missing. A submission that cannot be graded gets a recorded zero and its reason; the run always
-goes on.
+recorded in nbgrader's gradebook and autograded folder (:mod:`grader.gradebook`), so that a
+run that stops half-way resumes with the students still missing and formgrader shows every
+graded student. A submission that cannot be graded gets a recorded zero and its reason; the run
+always goes on.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
 from nbgrader.apps import NbGraderAPI
 
-from grader import release, results
+from grader import gradebook, release, results
 from grader.errors import GraderError
 from grader.intake import assignment_max_score, notebook_problem
 from grader.judge import Blueprint, judge
@@ -38,9 +42,6 @@ from grader.sandbox import Limits, bwrap_path
 log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "sandbox", "nbgrader")
-#: Assignments that ``auto`` grades with nbgrader in the student's kernel (none: every test of
-#: this course runs in the grader, PyTorch's included; see :mod:`grader.torchwire`).
-IN_KERNEL_ASSIGNMENTS: frozenset[str] = frozenset()
 
 
 def prepare_gradebook(course: Course, assignment: str) -> None:
@@ -63,22 +64,55 @@ def prepare_gradebook(course: Course, assignment: str) -> None:
     stamp.write_text(digest.hexdigest())
 
 
-def pending_students(course: Course, assignment: str, *, force: bool = False) -> list[str]:
-    """Students with a collected submission and, unless ``force``, no result yet."""
-    students = sorted(
+def collected_students(course: Course, assignment: str) -> list[str]:
+    """Students with a collected (gradable) submission of ``assignment``."""
+    return sorted(
         p.parent.name for p in course.submitted_dir.glob(f"*/{assignment}") if p.is_dir()
     )
+
+
+def pending_students(
+    course: Course,
+    assignment: str,
+    *,
+    force: bool = False,
+    student: str | None = None,
+    retry_ungradable: bool = False,
+) -> list[str]:
+    """The students to grade: those with a collected submission and no result yet.
+
+    ``force``: every collected one. ``student``: that one only, graded again (an unknown id
+    is an error). ``retry_ungradable``: only those whose result says ungradable.
+    """
+    students = collected_students(course, assignment)
+    if student is not None:
+        if student not in students:
+            raise GraderError(
+                f"no collected submission of {assignment} by {student!r} in "
+                f"{course.submitted_dir}; collected: {', '.join(students) or 'none'}"
+            )
+        return [student]
+    if retry_ungradable:
+        return [
+            r.student_id
+            for r in results.load_results(course, assignment)
+            if r.status == results.UNGRADABLE and r.student_id in students
+        ]
     if force:
         return students
     return [s for s in students if not results.result_path(course, assignment, s).exists()]
 
 
-def choose_engine(assignment: str, engine: str) -> str:
+def choose_engine(course: Course, assignment: str, engine: str) -> tuple[str, str]:
+    """The engine that grades ``assignment`` and why (``auto``: sandbox only when certified)."""
     if engine not in ENGINES:
         raise GraderError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if engine == "auto":
-        return "nbgrader" if assignment in IN_KERNEL_ASSIGNMENTS else "sandbox"
-    return engine
+    if engine != "auto":
+        return engine, f"--engine {engine} was asked for"
+    from grader.certify import check
+
+    certified, why = check(course, assignment)
+    return ("sandbox" if certified else "nbgrader"), why
 
 
 def autograde(
@@ -90,20 +124,30 @@ def autograde(
     limits: Limits | None = None,
     engine: str = "auto",
     progress: Callable[[int, int, results.Result], None] | None = None,
+    student: str | None = None,
+    retry_ungradable: bool = False,
 ) -> list[results.Result]:
-    """Grade the pending submissions of ``assignment``; return their results."""
+    """Grade the pending submissions of ``assignment``; return their results.
+
+    ``student`` grades that student's submission again; ``retry_ungradable`` grades again only
+    the submissions recorded as ungradable (see :func:`pending_students`).
+    """
     course.check_assignment(assignment)
-    engine = choose_engine(assignment, engine)
     if workers < 1:
         raise GraderError(f"--workers must be at least 1, not {workers}")
-    todo = pending_students(course, assignment, force=force)
+    todo = pending_students(
+        course, assignment, force=force, student=student, retry_ungradable=retry_ungradable
+    )
     if not todo:
         return []
+    engine, why = choose_engine(course, assignment, engine)
+    log.info("%s: %s engine (%s)", assignment, engine, why)
     prepare_gradebook(course, assignment)
     max_score = assignment_max_score(course, assignment)
     done: list[results.Result] = []
 
     def finish(result: results.Result) -> None:
+        result.engine_reason = why
         result.save(course)
         done.append(result)
         if progress:
@@ -118,20 +162,18 @@ def autograde(
     job = SandboxJob(course, assignment, max_score, limits or Limits(), bwrap_path())
     if job.bwrap is None:
         log.warning("bubblewrap is not available: student code runs with resource limits only")
-    # One gradebook connection for the run: opening one costs a subprocess (alembic).
-    with Gradebook(course.db_url) as gb:
-        if workers == 1:
-            for student in todo:
-                finish(record(gb, job.grade(student)))
-            return done
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(job.grade, s): s for s in todo}
-            for future in as_completed(futures):
-                try:
-                    result = future.result()
-                except Exception as exc:  # a worker died: record it, never lose the submission
-                    result = _ungradable(futures[future], assignment, max_score, f"worker: {exc}")
-                finish(record(gb, result))
+    if workers == 1:
+        for name in todo:
+            finish(job.grade(name))
+        return done
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(job.grade, s): s for s in todo}
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as exc:  # a worker died: record it, never lose the submission
+                result = _ungradable(futures[future], assignment, max_score, f"worker: {exc}")
+            finish(result)
     return done
 
 
@@ -146,6 +188,10 @@ class SandboxJob:
     bwrap: str | None
 
     def grade(self, student: str) -> results.Result:
+        """Grade one submission and record it in nbgrader's gradebook (in this process)."""
+        return gradebook.record(self.course, self.assignment, self._judge(student))
+
+    def _judge(self, student: str) -> results.Result:
         folder = self.course.submitted_dir / student / self.assignment
         tests: dict[str, float] = {}
         messages: dict[str, str] = {}
@@ -160,11 +206,12 @@ class SandboxJob:
             submission = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
             verdict = judge(blueprint, submission, self.limits, self.bwrap)
             for outcome in verdict.outcomes:
-                tests[outcome.grade_id] = outcome.points
+                key = self.course.result_key(self.assignment, source.stem, outcome.grade_id)
+                tests[key] = outcome.points
                 if outcome.message:
-                    messages[outcome.grade_id] = outcome.message
+                    messages[key] = outcome.message
                 if outcome.detail:
-                    details[outcome.grade_id] = outcome.detail
+                    details[key] = outcome.detail
             notes += verdict.notes
         return results.Result(
             student_id=student,
@@ -180,23 +227,6 @@ class SandboxJob:
         )
 
 
-def record(gb: Gradebook, result: results.Result) -> results.Result:
-    """Mirror a sandbox result into nbgrader's gradebook (so formgrader shows it)."""
-    if result.status != results.GRADED:
-        return result
-    gb.update_or_create_student(result.student_id)
-    try:
-        submission = gb.find_submission(result.assignment, result.student_id)
-    except MissingEntry:
-        submission = gb.add_submission(result.assignment, result.student_id)
-    for notebook in submission.notebooks:
-        for grade in notebook.grades:
-            if grade.name in result.tests:
-                grade.auto_score = result.tests[grade.name]
-    gb.db.commit()
-    return result
-
-
 def grade_in_kernel(
     api: NbGraderAPI, course: Course, assignment: str, student: str, max_score: float
 ) -> results.Result:
@@ -207,7 +237,7 @@ def grade_in_kernel(
             student, assignment, max_score, f"nbgrader could not grade it: {_last_error(outcome)}"
         )
     try:
-        tests, score = read_scores(course, assignment, student)
+        tests, score = gradebook.read_scores(course, assignment, student)
     except MissingEntry:
         return _ungradable(student, assignment, max_score, "nbgrader recorded no grades")
     return results.Result(
@@ -219,17 +249,6 @@ def grade_in_kernel(
         tests=tests,
         engine="nbgrader",
     )
-
-
-def read_scores(course: Course, assignment: str, student: str) -> tuple[dict[str, float], float]:
-    """Points per test cell (``grade_id`` → points) and the total, from the gradebook."""
-    tests: dict[str, float] = {}
-    with Gradebook(course.db_url) as gb:
-        submission = gb.find_submission(assignment, student)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                tests[grade.name] = float(grade.score)
-        return tests, float(submission.score)
 
 
 def _ungradable(student: str, assignment: str, max_score: float, reason: str) -> results.Result:

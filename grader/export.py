@@ -6,21 +6,32 @@ import csv
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.gradebook import with_manual_grades
 from grader.layout import Course
 from grader.results import load_results
 
-FIXED_COLUMNS = ["student_id", "assignment", "score", "max_score", "status", "reason"]
+FIXED_COLUMNS = [
+    "student_id",
+    "assignment",
+    "score",
+    "max_score",
+    "status",
+    "reason",
+    "engine",
+    "comments",
+]
 
 
 def export_csv(*, course: Course, path: Path, assignment: str | None = None) -> int:
     """Write every saved result (of one assignment, if given) to ``path``; return the row count.
 
     A submission that could not be graded has ``status`` "ungradable" and its ``reason``:
-    it is never a silent 0.
+    it is never a silent 0. Scores are the gradebook's current ones, so manual grades given in
+    formgrader count; its graders' comments are in ``comments`` (``cell: text``, one per line).
     """
     if assignment:
         course.check_assignment(assignment)
-    rows = load_results(course, assignment)
+    rows = with_manual_grades(course, load_results(course, assignment))
     if not rows:
         raise GraderError(
             f"no results in {course.results_dir}: run `python -m grader autograde` first"
@@ -39,6 +50,8 @@ def export_csv(*, course: Course, path: Path, assignment: str | None = None) -> 
                 "max_score": f"{r.max_score:g}",
                 "status": r.status,
                 "reason": r.reason,
+                "engine": r.engine,
+                "comments": "\n".join(f"{k}: {v}" for k, v in sorted(r.comments.items())),
             }
             row.update({name: f"{points:g}" for name, points in r.tests.items()})
             writer.writerow(row)

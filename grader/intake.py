@@ -194,11 +194,11 @@ def _collect_one(
 
 
 def assignment_max_score(course: Course, assignment: str) -> float:
-    """Total points of the assignment's graded cells, read from the source notebooks."""
+    """Total points of the assignment's graded cells and tasks, as nbgrader counts them."""
     total = 0.0
     for path in course.source_notebooks(assignment):
         for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):
+            if meta.get("grade") or meta.get("task"):
                 total += float(meta.get("points", 0))
     return total

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grader.autograde import pending_students
+from grader.autograde import choose_engine, pending_students
 from grader.layout import Course
 from grader.results import UNGRADABLE, load_results
 from grader.sandbox import bwrap_path
@@ -18,6 +18,11 @@ class AssignmentStatus:
     pending: list[str]
     #: (student, reason) for every submission that could not be graded.
     attention: list[tuple[str, str]] = field(default_factory=list)
+    #: The engine ``autograde --engine auto`` would use now, and why.
+    engine: str = ""
+    engine_reason: str = ""
+    #: How many results each engine produced.
+    graded_by: dict[str, int] = field(default_factory=dict)
 
 
 def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
@@ -30,6 +35,11 @@ def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
         found = load_results(course, assignment)
         if not collected and not found:
             continue
+        engine, why = choose_engine(course, assignment, "auto")
+        graded_by: dict[str, int] = {}
+        for r in found:
+            if r.status != UNGRADABLE:
+                graded_by[r.engine or "unknown"] = graded_by.get(r.engine or "unknown", 0) + 1
         rows.append(
             AssignmentStatus(
                 assignment=assignment,
@@ -37,6 +47,9 @@ def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
                 graded=sum(r.status != UNGRADABLE for r in found),
                 pending=pending_students(course, assignment),
                 attention=[(r.student_id, r.reason) for r in found if r.status == UNGRADABLE],
+                engine=engine,
+                engine_reason=why,
+                graded_by=graded_by,
             )
         )
     sandbox = (
