@@ -10,6 +10,7 @@ zero with its reason. The source folder is only read, never changed.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import re
@@ -190,7 +191,22 @@ def _collect_one(
     dest.mkdir(parents=True)
     for name, path in chosen.items():
         shutil.copy2(path, dest / name)
+    write_timestamp(folder, dest, list(chosen.values()))
     return Intake(student, True, "; ".join(notes) or "collected")
+
+
+def write_timestamp(folder: Path, dest: Path, notebooks: list[Path]) -> None:
+    """nbgrader's ``timestamp.txt``: the submission's own, else its newest notebook's time.
+
+    nbgrader's ``collect`` writes one; formgrader shows it and late penalties use it.
+    """
+    own = folder / "timestamp.txt"
+    if own.is_file() and own.read_text(encoding="utf-8", errors="replace").strip():
+        shutil.copy2(own, dest / "timestamp.txt")
+        return
+    newest = max(p.stat().st_mtime for p in notebooks)
+    when = datetime.datetime.fromtimestamp(newest, tz=datetime.UTC)
+    (dest / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
 
 
 def assignment_max_score(course: Course, assignment: str) -> float:
