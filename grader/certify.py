@@ -62,10 +62,12 @@ class Certificate:
                 f"cells agree with nbgrader on {len(self.submissions)} submissions"
             )
         differing = sorted({d["cell"] for d in self.differences})
-        shown = ", ".join(
-            f"{d['cell']}: sandbox {d['sandbox']}, nbgrader {d['nbgrader']}"
+        shown = "; ".join(
+            f"{d['cell']}: sandbox {d['sandbox']}, nbgrader {d['nbgrader']} ({d['submission']})"
             for d in _first_per_cell(self.differences)[:SHOWN]
         )
+        if len(differing) > SHOWN:
+            shown += "; ..."
         return (
             f"sandbox engine not certified for {self.assignment}: {len(differing)} of "
             f"{len(self.cells)} graded cells differ ({shown})"
