@@ -16,6 +16,7 @@ only when that certificate says the engines agreed, for exactly this source and 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -33,8 +34,9 @@ from grader.variants import UNTOUCHED, build_submission, load_catalogue
 
 log = logging.getLogger(__name__)
 
-#: The modules whose code decides sandbox scores: these and every grader module they import.
-ENGINE_ROOTS = ("grader.judge", "grader.autograde", "grader.gradebook")
+#: The modules whose code decides sandbox scores (grader.student runs in the sandbox): these and
+#: every grader module they import.
+ENGINE_ROOTS = ("grader.judge", "grader.student", "grader.autograde", "grader.gradebook")
 #: Cells that differ are listed in a certificate's summary up to this many.
 SHOWN = 3
 
@@ -128,8 +130,12 @@ def engine_modules() -> list[Path]:
     )
 
 
+@functools.cache
 def engine_digest() -> str:
-    """A digest of the sandbox engine's code and of the interpreter it runs on."""
+    """A digest of the sandbox engine's code and of the interpreter it runs on.
+
+    Computed once per process: the code this process runs is the code it loaded.
+    """
     digest = hashlib.sha256(sys.version.encode())
     for path in engine_modules():
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")

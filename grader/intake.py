@@ -196,14 +196,15 @@ def _collect_one(
 
 
 def write_timestamp(folder: Path, dest: Path, notebooks: list[Path]) -> None:
-    """nbgrader's ``timestamp.txt``: the submission's own, else its newest notebook's time.
+    """nbgrader's ``timestamp.txt``: the submission's own (in the student's folder or beside
+    the notebooks, as nbgrader's exchange leaves it), else its newest notebook's time.
 
     nbgrader's ``collect`` writes one; formgrader shows it and late penalties use it.
     """
-    own = folder / "timestamp.txt"
-    if own.is_file() and own.read_text(encoding="utf-8", errors="replace").strip():
-        shutil.copy2(own, dest / "timestamp.txt")
-        return
+    for own in [folder / "timestamp.txt", *(p.parent / "timestamp.txt" for p in notebooks)]:
+        if own.is_file() and own.read_text(encoding="utf-8", errors="replace").strip():
+            shutil.copy2(own, dest / "timestamp.txt")
+            return
     newest = max(p.stat().st_mtime for p in notebooks)
     when = datetime.datetime.fromtimestamp(newest, tz=datetime.UTC)
     (dest / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
