@@ -164,7 +164,7 @@ def autograde(
         log.warning("bubblewrap is not available: student code runs with resource limits only")
     if workers == 1:
         for name in todo:
-            finish(job.grade(name))
+            finish(record(course, job.grade(name)))
         return done
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = {pool.submit(job.grade, s): s for s in todo}
@@ -173,7 +173,7 @@ def autograde(
                 result = future.result()
             except Exception as exc:  # a worker died: record it, never lose the submission
                 result = _ungradable(futures[future], assignment, max_score, f"worker: {exc}")
-            finish(result)
+            finish(record(course, result))
     return done
 
 
@@ -188,10 +188,6 @@ class SandboxJob:
     bwrap: str | None
 
     def grade(self, student: str) -> results.Result:
-        """Grade one submission and record it in nbgrader's gradebook (in this process)."""
-        return gradebook.record(self.course, self.assignment, self._judge(student))
-
-    def _judge(self, student: str) -> results.Result:
         folder = self.course.submitted_dir / student / self.assignment
         tests: dict[str, float] = {}
         messages: dict[str, str] = {}
@@ -225,6 +221,12 @@ class SandboxJob:
             details=details,
             engine="sandbox",
         )
+
+
+def record(course: Course, result: results.Result) -> results.Result:
+    """Record a sandbox result in nbgrader's gradebook and autograded folder, as nbgrader's own
+    autograde would (see :mod:`grader.gradebook`), so that formgrader shows it."""
+    return gradebook.record(course, result.assignment, result)
 
 
 def grade_in_kernel(
