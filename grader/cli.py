@@ -39,17 +39,24 @@ def _certify(args: argparse.Namespace, course: Course) -> int:
 def _certify_all(course: Course, assignments: list[str], workers: int, force: bool) -> int:
     from grader.certify import certify
 
+    failed: list[str] = []
     for assignment in assignments:
         print(f"certifying {assignment} (both engines grade its reference, untouched notebook "
               "and mutants) ...", file=sys.stderr)  # fmt: skip
-        cert = certify(course=course, assignment=assignment, workers=workers, force=force)
+        try:
+            cert = certify(course=course, assignment=assignment, workers=workers, force=force)
+        except Exception as exc:  # say so and go on: auto then grades it in the kernel
+            failed.append(assignment)
+            print(f"could not certify {assignment} ({type(exc).__name__}: {exc}); "
+                  "autograde grades it in the kernel")  # fmt: skip
+            continue
         print(cert.summary())
         for d in cert.differences[:10]:
             print(f"  {d['submission']} {d['cell']}: sandbox {d['sandbox']}, "
                   f"nbgrader {d['nbgrader']}")  # fmt: skip
         if len(cert.differences) > 10:
             print(f"  ... {len(cert.differences) - 10} more in {course.workdir / 'certificates'}")
-    return EXIT_OK
+    return EXIT_USER_ERROR if failed else EXIT_OK
 
 
 def _collect(args: argparse.Namespace, course: Course) -> int:
