@@ -2,18 +2,22 @@
 
 Two engines:
 
-``sandbox`` (the default)
+``sandbox``
     Scores are decided in the grader (:mod:`grader.judge`); the student's answer cells run in a
     confined process (:mod:`grader.sandbox`). Fast (about 0.15 s a notebook) and safe.
 ``nbgrader``
     Plain ``nbgrader autograde``, one student at a time, in the student's own kernel: the
-    reference behaviour, used by the tests that prove both engines agree (and by ``auto`` for
-    any assignment listed in ``IN_KERNEL_ASSIGNMENTS``, none in this course).
+    reference behaviour.
+``auto`` (the default)
+    The sandbox engine for an assignment certified for exactly its current source and engine
+    code (:mod:`grader.certify`), the in-kernel engine otherwise; each result says which engine
+    graded it and why.
 
 Each submission's outcome is saved as soon as it is known (see :mod:`grader.results`) and then
-mirrored into nbgrader's gradebook, so a run that stops half-way resumes with the students still
-missing. A submission that cannot be graded gets a recorded zero and its reason; the run always
-goes on.
+recorded in nbgrader's gradebook and autograded folder (:mod:`grader.gradebook`), so that a
+run that stops half-way resumes with the students still missing and formgrader shows every
+graded student. A submission that cannot be graded gets a recorded zero and its reason; the run
+always goes on.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
 from nbgrader.apps import NbGraderAPI
 
-from grader import pool, release, results
+from grader import gradebook, pool, release, results
 from grader.blueprint import expanded_tests
 from grader.course_secret import course_secret, grading_secret, submission_secret
 from grader.errors import GraderError
@@ -39,9 +43,6 @@ from grader.sandbox import Limits, bwrap_path
 log = logging.getLogger(__name__)
 
 ENGINES = ("auto", "sandbox", "nbgrader")
-#: Assignments that ``auto`` grades with nbgrader in the student's kernel (none: every test of
-#: this course runs in the grader, PyTorch's included; see :mod:`grader.torchwire`).
-IN_KERNEL_ASSIGNMENTS: frozenset[str] = frozenset()
 
 
 def prepare_gradebook(course: Course, assignment: str) -> None:
@@ -64,22 +65,55 @@ def prepare_gradebook(course: Course, assignment: str) -> None:
     stamp.write_text(digest.hexdigest())
 
 
-def pending_students(course: Course, assignment: str, *, force: bool = False) -> list[str]:
-    """Students with a collected submission and, unless ``force``, no result yet."""
-    students = sorted(
+def collected_students(course: Course, assignment: str) -> list[str]:
+    """Students with a collected (gradable) submission of ``assignment``."""
+    return sorted(
         p.parent.name for p in course.submitted_dir.glob(f"*/{assignment}") if p.is_dir()
     )
+
+
+def pending_students(
+    course: Course,
+    assignment: str,
+    *,
+    force: bool = False,
+    student: str | None = None,
+    retry_ungradable: bool = False,
+) -> list[str]:
+    """The students to grade: those with a collected submission and no result yet.
+
+    ``force``: every collected one. ``student``: that one only, graded again (an unknown id
+    is an error). ``retry_ungradable``: only those whose result says ungradable.
+    """
+    students = collected_students(course, assignment)
+    if student is not None:
+        if student not in students:
+            raise GraderError(
+                f"no collected submission of {assignment} by {student!r} in "
+                f"{course.submitted_dir}; collected: {', '.join(students) or 'none'}"
+            )
+        return [student]
+    if retry_ungradable:
+        return [
+            r.student_id
+            for r in results.load_results(course, assignment)
+            if r.status == results.UNGRADABLE and r.student_id in students
+        ]
     if force:
         return students
     return [s for s in students if not results.result_path(course, assignment, s).exists()]
 
 
-def choose_engine(assignment: str, engine: str) -> str:
+def choose_engine(course: Course, assignment: str, engine: str) -> tuple[str, str]:
+    """The engine that grades ``assignment`` and why (``auto``: sandbox only when certified)."""
     if engine not in ENGINES:
         raise GraderError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if engine == "auto":
-        return "nbgrader" if assignment in IN_KERNEL_ASSIGNMENTS else "sandbox"
-    return engine
+    if engine != "auto":
+        return engine, f"--engine {engine} was asked for"
+    from grader.certify import check
+
+    certified, why = check(course, assignment)
+    return ("sandbox" if certified else "nbgrader"), why
 
 
 def autograde(
@@ -91,25 +125,36 @@ def autograde(
     limits: Limits | None = None,
     engine: str = "auto",
     progress: Callable[[int, int, results.Result], None] | None = None,
+    student: str | None = None,
+    retry_ungradable: bool = False,
     grader_memory_mb: int = pool.DEFAULT_GRADER_MEMORY_MB,
     scheduler: str | None = None,
     container_is_sandbox: bool = False,
 ) -> list[results.Result]:
-    """Grade the pending submissions of ``assignment``; return their results."""
+    """Grade the pending submissions of ``assignment``; return their results.
+
+    ``student`` grades that student's submission again; ``retry_ungradable`` grades again only
+    the submissions recorded as ungradable (see :func:`pending_students`).
+    """
     course.check_assignment(assignment)
-    engine = choose_engine(assignment, engine)
     if workers < 1:
         raise GraderError(f"--workers must be at least 1, not {workers}")
-    todo = pending_students(course, assignment, force=force)
+    todo = pending_students(
+        course, assignment, force=force, student=student, retry_ungradable=retry_ungradable
+    )
     if not todo:
         return []
+    engine, why = choose_engine(course, assignment, engine)
+    log.info("%s: %s engine (%s)", assignment, engine, why)
     prepare_gradebook(course, assignment)
     max_score = assignment_max_score(course, assignment)
     done: list[results.Result] = []
+
     if progress:
         progress(0, len(todo), None)  # grading starts now: the ETA counts from here
 
     def finish(result: results.Result) -> None:
+        result.engine_reason = why
         result.save(course)
         done.append(result)
         if progress:
@@ -136,28 +181,26 @@ def autograde(
         return _on_cluster(job, todo, scheduler, container_is_sandbox, finish)
     if job.bwrap is None:
         log.warning("bubblewrap is not available: student code runs with resource limits only")
-    # One gradebook connection for the run: opening one costs a subprocess (alembic).
-    with Gradebook(course.db_url) as gb:
-        pool.run(
-            job.grade,
-            todo,
-            workers=workers,
-            state=course.workdir / "pool" / assignment,
-            memory_mb=grader_memory_mb,
-            on_result=lambda result: finish(record(gb, result)),
-            on_give_up=lambda student, why: finish(
-                _ungradable(student, assignment, max_score, why)
-            ),
-            on_error=lambda student, exc: finish(
-                _ungradable(
-                    student,
-                    assignment,
-                    max_score,
-                    f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]}); "
-                    "re-run with --retry-ungradable after fixing the cause",
-                )
-            ),
-        )
+    pool.run(
+        job.grade,
+        todo,
+        workers=workers,
+        state=course.workdir / "pool" / assignment,
+        memory_mb=grader_memory_mb,
+        on_result=lambda result: finish(record(course, result)),
+        on_give_up=lambda student, reason: finish(
+            _ungradable(student, assignment, max_score, reason)
+        ),
+        on_error=lambda student, exc: finish(
+            _ungradable(
+                student,
+                assignment,
+                max_score,
+                f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]}); "
+                "re-run with --retry-ungradable after fixing the cause",
+            )
+        ),
+    )
     return done
 
 
@@ -186,26 +229,25 @@ def _on_cluster(job, todo, scheduler, container_is_sandbox, finish) -> list[resu
             )
         )
     done: list[results.Result] = []
-    with Gradebook(course.db_url) as gb:
 
-        def keep(result: results.Result) -> None:
-            done.append(result)
-            finish(record(gb, result))
+    def keep(result: results.Result) -> None:
+        done.append(result)
+        finish(record(course, result))
 
-        cluster.run(
-            scheduler,
-            works,
-            on_result=keep,
-            on_give_up=lambda s, why: keep(_ungradable(s, assignment, job.max_score, why)),
-            on_error=lambda s, exc: keep(
-                _ungradable(
-                    s,
-                    assignment,
-                    job.max_score,
-                    f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]})",
-                )
-            ),
-        )
+    cluster.run(
+        scheduler,
+        works,
+        on_result=keep,
+        on_give_up=lambda s, why: keep(_ungradable(s, assignment, job.max_score, why)),
+        on_error=lambda s, exc: keep(
+            _ungradable(
+                s,
+                assignment,
+                job.max_score,
+                f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]})",
+            )
+        ),
+    )
     return done
 
 
@@ -269,11 +311,14 @@ def grade_submission(
         submission = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
         verdict = judge(blueprint, submission, limits, bwrap, data_dir=source.parent)
         for outcome in verdict.outcomes:
-            tests[outcome.grade_id] = outcome.points
+            # grade_id, or <notebook>/<grade_id> when the assignment has several notebooks
+            # (grader.layout.Course.result_key).
+            key = f"{source.stem}/{outcome.grade_id}" if len(sources) > 1 else outcome.grade_id
+            tests[key] = outcome.points
             if outcome.message:
-                messages[outcome.grade_id] = outcome.message
+                messages[key] = outcome.message
             if outcome.detail:
-                details[outcome.grade_id] = outcome.detail
+                details[key] = outcome.detail
         notes += verdict.notes
     return results.Result(
         student_id=student,
@@ -289,21 +334,10 @@ def grade_submission(
     )
 
 
-def record(gb: Gradebook, result: results.Result) -> results.Result:
-    """Mirror a sandbox result into nbgrader's gradebook (so formgrader shows it)."""
-    if result.status != results.GRADED:
-        return result
-    gb.update_or_create_student(result.student_id)
-    try:
-        submission = gb.find_submission(result.assignment, result.student_id)
-    except MissingEntry:
-        submission = gb.add_submission(result.assignment, result.student_id)
-    for notebook in submission.notebooks:
-        for grade in notebook.grades:
-            if grade.name in result.tests:
-                grade.auto_score = result.tests[grade.name]
-    gb.db.commit()
-    return result
+def record(course: Course, result: results.Result) -> results.Result:
+    """Record a sandbox result in nbgrader's gradebook and autograded folder, as nbgrader's own
+    autograde would (see :mod:`grader.gradebook`), so that formgrader shows it."""
+    return gradebook.record(course, result.assignment, result)
 
 
 def grade_in_kernel(
@@ -316,7 +350,7 @@ def grade_in_kernel(
             student, assignment, max_score, f"nbgrader could not grade it: {_last_error(outcome)}"
         )
     try:
-        tests, score = read_scores(course, assignment, student)
+        tests, score = gradebook.read_scores(course, assignment, student)
     except MissingEntry:
         return _ungradable(student, assignment, max_score, "nbgrader recorded no grades")
     return results.Result(
@@ -328,17 +362,6 @@ def grade_in_kernel(
         tests=tests,
         engine="nbgrader",
     )
-
-
-def read_scores(course: Course, assignment: str, student: str) -> tuple[dict[str, float], float]:
-    """Points per test cell (``grade_id`` → points) and the total, from the gradebook."""
-    tests: dict[str, float] = {}
-    with Gradebook(course.db_url) as gb:
-        submission = gb.find_submission(assignment, student)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                tests[grade.name] = float(grade.score)
-        return tests, float(submission.score)
 
 
 def _ungradable(student: str, assignment: str, max_score: float, reason: str) -> results.Result:

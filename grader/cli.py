@@ -24,9 +24,41 @@ EXIT_OK, EXIT_USER_ERROR = 0, 2
 def _release(args: argparse.Namespace, course: Course) -> int:
     from grader.release import release
 
-    for path in release(course=course, assignments=args.assignments or None):
+    assignments = [course.check_assignment(a) for a in args.assignments] or None
+    for path in release(course=course, assignments=assignments):
         print(f"released {path.relative_to(course.root)}")
-    return EXIT_OK
+    if args.no_certify:
+        print("not certified (--no-certify): autograde grades these in the kernel")
+        return EXIT_OK
+    return _certify_all(course, assignments or course.assignments(), args.workers, False)
+
+
+def _certify(args: argparse.Namespace, course: Course) -> int:
+    assignments = [course.check_assignment(a) for a in args.assignments] or course.assignments()
+    return _certify_all(course, assignments, args.workers, args.force)
+
+
+def _certify_all(course: Course, assignments: list[str], workers: int, force: bool) -> int:
+    from grader.certify import certify
+
+    failed: list[str] = []
+    for assignment in assignments:
+        print(f"certifying {assignment} (both engines grade its reference, untouched notebook "
+              "and mutants) ...", file=sys.stderr)  # fmt: skip
+        try:
+            cert = certify(course=course, assignment=assignment, workers=workers, force=force)
+        except Exception as exc:  # say so and go on: auto then grades it in the kernel
+            failed.append(assignment)
+            print(f"could not certify {assignment} ({type(exc).__name__}: {exc}); "
+                  "autograde grades it in the kernel")  # fmt: skip
+            continue
+        print(cert.summary())
+        for d in cert.differences[:10]:
+            print(f"  {d['submission']} {d['cell']}: sandbox {d['sandbox']}, "
+                  f"nbgrader {d['nbgrader']}")  # fmt: skip
+        if len(cert.differences) > 10:
+            print(f"  ... {len(cert.differences) - 10} more in {course.workdir / 'certificates'}")
+    return EXIT_USER_ERROR if failed else EXIT_OK
 
 
 def _say(text: object = "", *, file=None) -> None:
@@ -88,6 +120,7 @@ class Progress:
 
 def _autograde(args: argparse.Namespace, course: Course) -> int:
     from grader.autograde import autograde
+    from grader.intake import normalise_student_id
     from grader.sandbox import Limits
 
     limits = Limits(
@@ -104,11 +137,18 @@ def _autograde(args: argparse.Namespace, course: Course) -> int:
         grader_memory_mb=args.grader_memory,
         scheduler=args.scheduler,
         container_is_sandbox=args.container_is_sandbox,
+        student=normalise_student_id(args.student) if args.student else None,
+        retry_ungradable=args.retry_ungradable,
     )
+    if done:
+        print(f"graded by the {done[0].engine} engine: {clean_text(done[0].engine_reason, 300)}")
     for r in done:
         note = f" ({clean_text(r.reason, 300, newlines=False)})" if r.reason else ""
         print(f"{clean_text(r.student_id, 60)}: {r.score:g}/{r.max_score:g} {r.status}{note}")
-    if not done:
+    if not done and args.retry_ungradable:
+        print("nothing to retry: no collected submission is recorded as ungradable "
+              "(a quarantined file needs `collect` again)")  # fmt: skip
+    elif not done:
         print("nothing to grade: every collected submission already has a result (use --force)")
     return EXIT_OK
 
@@ -171,6 +211,9 @@ def _status(args: argparse.Namespace, course: Course) -> int:
             f"{row.assignment}: {row.collected} collected, {row.graded} graded, "
             f"{len(row.pending)} waiting, {len(row.attention)} need attention"
         )
+        print(f"  next autograde uses the {row.engine} engine: {row.engine_reason}")
+        for engine, count in sorted(row.graded_by.items()):
+            print(f"  graded by the {engine} engine: {count}")
         for student, reason in row.attention:
             _say(f"  ATTENTION {student}: {reason}")
         for line in row.unreadable:
@@ -213,7 +256,30 @@ def build_parser() -> argparse.ArgumentParser:
         "nbgrader (solutions and hidden tests removed). Commit the result.",
     )
     p.add_argument("assignments", nargs="*", help="assignments to release (default: all)")
+    p.add_argument(
+        "--no-certify",
+        action="store_true",
+        help="skip certifying the sandbox engine (autograde then grades in the kernel)",
+    )
+    p.add_argument(
+        "--workers", type=_positive_int, default=2, help="notebooks graded at once (default: 2)"
+    )
     p.set_defaults(run=_release)
+
+    p = sub.add_parser(
+        "certify",
+        help="check that the sandbox engine grades an assignment exactly as nbgrader does",
+        description="Grade each assignment's reference solution, untouched notebook and "
+        "mutant catalogue (tests/mutants/<assignment>.py) with both engines and compare them "
+        "cell by cell. `autograde --engine auto` uses the sandbox engine only for an "
+        "assignment certified for its current source and engine code. `release` runs this.",
+    )
+    p.add_argument("assignments", nargs="*", help="assignments to certify (default: all)")
+    p.add_argument("--force", action="store_true", help="certify again even if up to date")
+    p.add_argument(
+        "--workers", type=_positive_int, default=2, help="notebooks graded at once (default: 2)"
+    )
+    p.set_defaults(run=_certify)
 
     p = sub.add_parser(
         "collect",
@@ -259,6 +325,12 @@ seen is listed in <workdir>/intake/ASSIGNMENT/manifest.json. SOURCE is never mod
     )
     p.add_argument("assignment", help="assignment name, e.g. a1_rectifier")
     p.add_argument("--force", action="store_true", help="grade again those already graded")
+    p.add_argument("--student", default=None, help="grade (again) only this student's submission")
+    p.add_argument(
+        "--retry-ungradable",
+        action="store_true",
+        help="grade again only the collected submissions recorded as ungradable",
+    )
     p.add_argument(
         "--workers", type=_positive_int, default=2, help="notebooks graded at once (default: 2)"
     )
@@ -305,9 +377,10 @@ seen is listed in <workdir>/intake/ASSIGNMENT/manifest.json. SOURCE is never mod
         "--engine",
         choices=("auto", "sandbox", "nbgrader"),
         default="auto",
-        help="sandbox (what auto picks): scores decided outside the student's process, "
-        "whose code runs confined; nbgrader: plain nbgrader, every check in the student's "
-        "kernel (the reference behaviour, slower and not safe against hostile code)",
+        help="auto: the sandbox engine where `certify` found it grades this assignment as "
+        "nbgrader does, nbgrader otherwise; sandbox: scores decided outside the student's "
+        "process, whose code runs confined; nbgrader: plain nbgrader, every check in the "
+        "student's kernel (the reference behaviour, slower and not safe against hostile code)",
     )
     p.set_defaults(run=_autograde)
 

@@ -44,6 +44,7 @@ import nbformat
 
 from grader import lms
 from grader.errors import GraderError
+from grader.gradebook import with_manual_grades
 from grader.intake import load_roster, student_records
 from grader.layout import Course
 from grader.results import GRADED, Result, load_results
@@ -65,6 +66,8 @@ FIXED_COLUMNS = [
     "status",
     "reason",
     "notes",
+    "engine",
+    "comments",
 ]
 MISSING = "missing"
 
@@ -154,7 +157,10 @@ def class_lines(
     course: Course, assignment: str, policy: LatePolicy = LatePolicy()
 ) -> tuple[list[Line], float]:
     """Every student's line for ``assignment`` (roster students without work included)."""
-    results = {r.student_id: r for r in load_results(course, assignment)}
+    # The gradebook's current scores: manual grades and comments given in formgrader count.
+    results = {
+        r.student_id: r for r in with_manual_grades(course, load_results(course, assignment))
+    }
     records = student_records(course, assignment)
     max_score = next(iter(results.values())).max_score if results else 0.0
     lines = []
@@ -267,6 +273,8 @@ def _write_csv(course: Course, path: Path, per: dict) -> Written:
                     ln.status,
                     r.reason if r else "no submission (listed in the roster)",
                     "; ".join(ln.record.get("notes", [])),
+                    r.engine if r else "",
+                    "\n".join(f"{k}: {v}" for k, v in sorted(r.comments.items())) if r else "",
                 ]
                 row += [(r.tests.get(key, "") if r and ta == a else "") for ta, key, _ in tests]
                 writer.writerow([csv_cell(v, 2000) for v in row])

@@ -589,6 +589,7 @@ def _collect_one(
         return Intake(student, False, reason, **common)
 
     dest.mkdir(parents=True)
+    write_timestamp(dest, [item.path for item in chosen.values()])
     for name, item in chosen.items():
         nb = nbformat.read(item.path, as_version=4)
         raw = json.loads(item.path.read_bytes())
@@ -602,6 +603,21 @@ def _collect_one(
         record["notes"] = notes
         _write_json(intake_dir(course, assignment) / "students" / f"{student}.json", record)
     return Intake(student, True, "; ".join(notes) or "collected", **common)
+
+
+def write_timestamp(dest: Path, notebooks: list[Path]) -> None:
+    """nbgrader's ``timestamp.txt``: the submission's own (beside its notebooks, as nbgrader's
+    exchange leaves it), else its newest notebook's time. nbgrader's ``collect`` writes one;
+    formgrader shows it and late penalties use it."""
+    for own in {p.parent / "timestamp.txt" for p in notebooks}:
+        if own.is_file() and not own.is_symlink():
+            text = own.read_text(encoding="utf-8", errors="replace").strip()
+            if text and len(text) < 100:
+                (dest / "timestamp.txt").write_text(clean_text(text, 100, newlines=False))
+                return
+    newest = max(p.stat().st_mtime for p in notebooks)
+    when = dt.datetime.fromtimestamp(newest, tz=dt.UTC)
+    (dest / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S.%f %Z"))
 
 
 def _supersede(candidates: list[Seen], pick: Seen, notes: list[str]) -> None:
@@ -667,6 +683,6 @@ def assignment_max_score(course: Course, assignment: str) -> float:
     for path in course.source_notebooks(assignment):
         for cell in nbformat.read(path, as_version=4).cells:
             meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade"):
+            if meta.get("grade") or meta.get("task"):
                 total += float(meta.get("points", 0))
     return total

@@ -26,7 +26,10 @@ DEFAULT_WORKDIR = "grading"
 #: Seconds a single notebook cell may run under plain nbgrader before it is interrupted.
 CELL_TIMEOUT_S = 30
 
-_ASSIGNMENT_RE = re.compile(r"^a\d+_[a-z0-9_]+$")
+#: How this course names its own assignments (a1_rectifier ... a5_frameworks). Only these are
+#: held to the course's authoring conventions (tests/test_notebooks.py); the grader itself takes
+#: any assignment nbgrader takes.
+OWN_ASSIGNMENT_RE = re.compile(r"^a\d+_[a-z0-9_]+$")
 
 
 @dataclass(frozen=True)
@@ -95,25 +98,58 @@ class Course:
         return f"sqlite:///{self.gradebook_path}?timeout=60"
 
     def assignments(self) -> list[str]:
-        """The assignments in ``solutions/``, in course order."""
+        """Every assignment in ``solutions/``: each folder holding a notebook, whatever its name.
+
+        nbgrader takes any folder name without ``+`` (``ps1``, ``Week 3``); hidden folders and
+        ``__pycache__`` are not assignments.
+        """
         return sorted(
             p.name
             for p in self.source_dir.iterdir()
-            if p.is_dir() and _ASSIGNMENT_RE.match(p.name) and any(p.glob("*.ipynb"))
+            if p.is_dir()
+            and not p.name.startswith((".", "_"))
+            and "+" not in p.name
+            and any(p.glob("*.ipynb"))
         )
+
+    def own_assignments(self) -> list[str]:
+        """The course's own assignments (``a<N>_<name>``), held to its authoring conventions."""
+        return [a for a in self.assignments() if OWN_ASSIGNMENT_RE.match(a)]
 
     def check_assignment(self, assignment: str) -> str:
         """Return ``assignment`` if the course has it, else raise a :class:`GraderError`."""
         known = self.assignments()
         if assignment not in known:
+            folder = self.source_dir / assignment
+            why = (
+                f"{folder} holds no notebook"
+                if folder.is_dir()
+                else f"there is no folder {folder}"
+                if "+" not in assignment
+                else "nbgrader does not allow '+' in an assignment name"
+            )
             raise GraderError(
-                f"unknown assignment {assignment!r}; this course has: {', '.join(known)}"
+                f"unknown assignment {assignment!r} ({why}); "
+                f"this course has: {', '.join(known) or 'none'}"
             )
         return assignment
 
     def source_notebooks(self, assignment: str) -> list[Path]:
         """The instructor's source notebooks of ``assignment``."""
         return sorted((self.source_dir / self.check_assignment(assignment)).glob("*.ipynb"))
+
+    def multi_notebook(self, assignment: str) -> bool:
+        """Whether ``assignment`` has several notebooks (result keys then name the notebook)."""
+        return len(self.source_notebooks(assignment)) > 1
+
+    def result_key(self, assignment: str, notebook: str, grade_id: str) -> str:
+        """The key of one graded cell in results and exports.
+
+        ``grade_id`` for a one-notebook assignment; ``<notebook stem>/<grade_id>`` when it has
+        several, so that two notebooks' cells with the same ``grade_id`` never overwrite each
+        other. ``notebook`` is the notebook's stem (nbgrader's notebook name).
+        """
+        return f"{notebook}/{grade_id}" if self.multi_notebook(assignment) else grade_id
 
     def nbgrader_config(self) -> Config:
         """nbgrader's configuration for this course: the single source of its settings.
@@ -126,6 +162,9 @@ class Course:
         bindir = str(Path(sys.executable).parent)
         if bindir not in os.environ.get("PATH", "").split(os.pathsep):
             os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+        # sqlite cannot create the gradebook's folder: make it, so that plain `nbgrader` works
+        # at the repository root on a fresh clone with no extra step.
+        self.gradebook_path.parent.mkdir(parents=True, exist_ok=True)
         c = Config()
         c.CourseDirectory.root = str(self.root)
         c.CourseDirectory.source_directory = str(self.source_dir)
@@ -141,4 +180,13 @@ class Course:
         # A student who deletes a test cell does not escape it: nbgrader puts it back.
         c.OverwriteCells.add_missing_cells = True
         c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+        # Plain `nbgrader autograde` needs the assignment's source cells in the gradebook: load
+        # them first (skipped when the gradebook already holds this exact source), so that no
+        # `nbgrader generate_assignment` (which would rewrite exercises/) is needed beforehand.
+        c.Autograde.pre_convert_hook = self._load_gradebook_hook
         return c
+
+    def _load_gradebook_hook(self, *, assignment: str, student: str, notebooks: list) -> None:
+        from grader.autograde import prepare_gradebook
+
+        prepare_gradebook(self, assignment)

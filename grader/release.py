@@ -7,6 +7,7 @@ checks that the committed folder equals a fresh release.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import tempfile
@@ -31,7 +32,10 @@ def generate(course: Course, assignment: str, release_dir: Path, db_url: str) ->
     config.CourseDirectory.release_directory = str(release_dir)
     config.CourseDirectory.db_url = db_url
     api = NbGraderAPI(config=config)
-    outcome = api.generate_assignment(course.check_assignment(assignment), force=True)
+    # nbgrader reads a course-wide autotests.yml from the working directory (the course root,
+    # where its own commands run); an assignment's own autotests.yml takes precedence.
+    with contextlib.chdir(course.root):
+        outcome = api.generate_assignment(course.check_assignment(assignment), force=True)
     if not outcome["success"]:
         detail = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
         raise GraderError(

@@ -37,7 +37,8 @@ class Result:
     status: str
     score: float
     max_score: float
-    #: Points earned per graded test, keyed by the test cell's ``grade_id``.
+    #: Points earned per graded cell, keyed by its ``grade_id`` (``<notebook stem>/<grade_id>``
+    #: when the assignment has several notebooks; see :meth:`Course.result_key`).
     tests: dict[str, float] = field(default_factory=dict)
     #: Why a submission is ungradable, or what was noticed while grading it.
     reason: str = ""
@@ -47,6 +48,10 @@ class Result:
     details: dict[str, str] = field(default_factory=dict)
     #: Which grading engine produced the result ("sandbox" or "nbgrader").
     engine: str = ""
+    #: Why that engine graded it (e.g. "sandbox engine not certified for ps1: ...").
+    engine_reason: str = ""
+    #: Graders' comments from formgrader, per graded cell (filled in by export and feedback).
+    comments: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def ungradable(cls, student_id: str, assignment: str, max_score: float, reason: str) -> Result:

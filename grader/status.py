@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from grader.autograde import pending_students
+from grader.autograde import choose_engine, pending_students
 from grader.intake import load_roster, student_records
 from grader.judge import REVIEW_PREFIX
 from grader.layout import Course
@@ -24,6 +24,11 @@ class AssignmentStatus:
     unreadable: list[str] = field(default_factory=list)
     #: Roster students (LMS id and name) with nothing collected.
     missing: list[str] = field(default_factory=list)
+    #: The engine ``autograde --engine auto`` would use now, and why.
+    engine: str = ""
+    engine_reason: str = ""
+    #: How many results each engine produced.
+    graded_by: dict[str, int] = field(default_factory=dict)
 
 
 def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
@@ -37,6 +42,11 @@ def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
         found = load_results(course, assignment, problems=unreadable)
         if not collected and not found and not unreadable:
             continue
+        engine, why = choose_engine(course, assignment, "auto")
+        graded_by: dict[str, int] = {}
+        for r in found:
+            if r.status != UNGRADABLE:
+                graded_by[r.engine or "unknown"] = graded_by.get(r.engine or "unknown", 0) + 1
         rows.append(
             AssignmentStatus(
                 assignment=assignment,
@@ -50,6 +60,9 @@ def course_status(*, course: Course) -> tuple[list[AssignmentStatus], str]:
                 ],
                 unreadable=unreadable,
                 missing=_missing(course, assignment),
+                engine=engine,
+                engine_reason=why,
+                graded_by=graded_by,
             )
         )
     sandbox = (

@@ -65,14 +65,22 @@ def source_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def make_course(root: Path) -> Course:
-    """Write the tiny course's source notebook under ``root`` and release it."""
+def make_course(root: Path, *, certify: bool = True) -> Course:
+    """Write the tiny course's source notebook under ``root``, release it and certify it.
+
+    Certified (as ``python -m grader release`` does), ``autograde``'s default engine is the
+    sandbox engine; ``certify=False`` leaves it uncertified (graded in the kernel).
+    """
+    from grader.certify import certify as certify_engine
     from grader.release import release
 
     (root / "solutions" / ASSIGNMENT).mkdir(parents=True)
     nbformat.write(source_notebook(), root / "solutions" / ASSIGNMENT / NOTEBOOK)
     course = Course(root=root, workdir=root / "grading")
     release(course=course)
+    if certify:
+        cert = certify_engine(course=course, assignment=ASSIGNMENT)
+        assert cert.certified, cert.summary()
     return course
 
 

@@ -132,13 +132,13 @@ def test_notebook_problems_are_named(tmp_path, content, words):
 
 
 def test_collect_rejects_a_missing_folder(tmp_path):
-    course = make_course(tmp_path)
+    course = make_course(tmp_path, certify=False)  # nothing is graded here
     with pytest.raises(GraderError, match="does not exist"):
         collect(course=course, assignment=ASSIGNMENT, source=tmp_path / "nope")
 
 
 def test_cli_reports_user_errors_in_one_line(tmp_path, capsys):
-    course = make_course(tmp_path)
+    course = make_course(tmp_path, certify=False)  # nothing is graded here
     status = cli.main(
         ["--root", str(tmp_path), "--workdir", str(course.workdir), "autograde", "a0_nothing"]
     )
@@ -148,7 +148,7 @@ def test_cli_reports_user_errors_in_one_line(tmp_path, capsys):
 
 
 def test_export_without_results_says_what_to_do(tmp_path, capsys):
-    course = make_course(tmp_path)
+    course = make_course(tmp_path, certify=False)  # nothing is graded here
     args = ["--root", str(tmp_path), "--workdir", str(course.workdir)]
     assert cli.main([*args, "export", "--csv", str(tmp_path / "g.csv")]) == 2
     assert "run `python -m grader autograde` first" in capsys.readouterr().err
@@ -183,7 +183,7 @@ def test_feedback_pages_name_each_test(graded):
 def test_collect_reads_an_lms_zip(tmp_path):
     import zipfile
 
-    course = make_course(tmp_path)
+    course = make_course(tmp_path, certify=False)  # nothing is graded here
     zpath = tmp_path / "download.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         # A Canvas file: keyed by the user id (123), not by the name; its own name is right.
@@ -203,7 +203,7 @@ def test_collect_reads_an_lms_zip(tmp_path):
 def test_collect_records_a_zip_entry_that_escapes(tmp_path):
     import zipfile
 
-    course = make_course(tmp_path)
+    course = make_course(tmp_path, certify=False)  # nothing is graded here
     zpath = tmp_path / "evil.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         zf.writestr("../../outside.ipynb", b"{}")

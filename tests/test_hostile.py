@@ -427,7 +427,7 @@ def test_attack_code_is_well_formed():
 
 def test_the_same_attacks_fool_plain_nbgrader(tmp_path):
     """The suite has teeth: in the student's own kernel (stock nbgrader) these attacks pay."""
-    course = make_course(tmp_path)
+    course = make_course(tmp_path, certify=False)  # graded in the kernel on purpose
     attacks = _attacks(tmp_path, course.workdir)
     inbox = tmp_path / "inbox"
     for name in ("patch_numpy_testing", "read_solutions"):

@@ -1,4 +1,8 @@
-"""The source notebooks follow the conventions of solutions/README.md."""
+"""The source notebooks follow the conventions of solutions/README.md.
+
+Only the course's own assignments (``a<N>_<name>``) are held to them; an instructor's own
+assignment in any style nbgrader accepts (``ps1``) is not.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ GRADE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _notebooks():
-    for assignment in COURSE.assignments():
+    for assignment in COURSE.own_assignments():
         for path in COURSE.source_notebooks(assignment):
             nb = nbformat.read(path, 4)
             if any(c.cell_type == "code" for c in nb.cells):  # placeholders have none

@@ -50,7 +50,8 @@ def test_student_notebooks_contain_no_answer_text():
     files = sorted(COURSE.release_dir.rglob("*"))
     found = leaks([f for f in files if f.is_file()], lines)
     assert not found, "answer text in exercises/:\n" + "\n".join(found)
-    markers = [f for f in files if f.is_file() and "BEGIN SOLUTION" in f.read_text()]
+    # Bytes, not text: an assignment may ship binary data files (images, .npy).
+    markers = [f for f in files if f.is_file() and b"BEGIN SOLUTION" in f.read_bytes()]
     assert not markers, f"solution markers left in {markers}"
 
 

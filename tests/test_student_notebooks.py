@@ -17,7 +17,8 @@ from grader.layout import Course
 from tests.mutation import UNTOUCHED, build_submission
 
 COURSE = Course()
-ASSIGNMENTS = COURSE.assignments()
+#: The course's own assignments: the conventions below are its own, not nbgrader's.
+ASSIGNMENTS = COURSE.own_assignments()
 #: What an untouched notebook's test cells may fail with.
 EXPECTED_FAILURES = {"AssertionError", "NotImplementedError"}
 

@@ -1,0 +1,154 @@
+"""Mirror the sandbox engine's results into nbgrader's gradebook, exactly as nbgrader does.
+
+The sandbox engine decides scores outside the student's kernel; formgrader, manual grading and
+``nbgrader export`` still read nbgrader's own state: the gradebook (submission, timestamp,
+auto scores, ``needs_manual_grade``, comments) and the autograded notebooks in
+``autograded/<student>/<assignment>/``. Rather than imitate that state, this module runs
+nbgrader's own ``autograde`` converter with one change: its ``Execute`` step (which would run
+the student's code in a kernel) is replaced by :class:`RecordedOutcomes`, which writes each
+test cell's recorded outcome as the cell's output (an error with the student-facing message
+when it failed, the points as the cell's result for partial credit, nothing when it passed).
+Everything after that is nbgrader's: ``SaveAutoGrades`` reads the scores from those outputs,
+marks only manually graded cells (written answers, tasks) as needing manual grading, the
+notebook lands in the autograded folder with the assignment's files, and formgrader lists the
+student as autograded. A reviewer opening the notebook in formgrader sees each outcome.
+
+Scores are then read back from the gradebook (:func:`read_scores`), so a result holds every
+graded cell (test cells, manually graded answers, tasks) just as the in-kernel engine's does;
+:func:`current_scores` gives the export the manual grades and comments added later.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nbformat.v4 import new_output
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Dict
+
+from grader import results
+from grader.layout import Course
+
+log = logging.getLogger(__name__)
+
+
+class RecordedOutcomes(NbGraderPreprocessor):
+    """Stands in for nbgrader's ``Execute``: writes recorded outcomes as test cell outputs."""
+
+    #: student → notebook stem → grade_id → [points, message]
+    outcomes = Dict({}).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        self._cells = self.outcomes.get(info["student"], {}).get(info["notebook"], {})
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
+            return cell, resources
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        max_points = float(cell.metadata["nbgrader"].get("points", 0))
+        points, message = self._cells.get(grade_id, [0.0, "this test cell was not graded"])
+        if points >= max_points and not (max_points == 0 and message):
+            cell.outputs = []  # passed: nbgrader gives full points to a cell without error
+        elif points > 0:
+            # nbgrader's partial credit: a number as the cell's result.
+            cell.outputs = [new_output("execute_result", {"text/plain": repr(float(points))})]
+            cell.outputs[0].execution_count = None
+        else:
+            text = message or "the test failed"
+            cell.outputs = [new_output("error", ename="TestFailed", evalue=text, traceback=[text])]
+        return cell, resources
+
+
+def _pipeline() -> list:
+    """nbgrader's own autograde steps, with ``Execute`` replaced by :class:`RecordedOutcomes`."""
+    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    return [RecordedOutcomes if step is Execute else step for step in steps]
+
+
+def split_key(course: Course, assignment: str, key: str) -> tuple[str, str]:
+    """(notebook stem, grade_id) of a result key (see :meth:`Course.result_key`)."""
+    if course.multi_notebook(assignment):
+        stem, _, grade_id = key.partition("/")
+        return stem, grade_id
+    return course.source_notebooks(assignment)[0].stem, key
+
+
+def record(course: Course, assignment: str, result: results.Result) -> results.Result:
+    """Record one sandbox result in the gradebook and the autograded folder, through nbgrader.
+
+    Returns the result with its scores read back from the gradebook (every graded cell, keyed
+    as :meth:`Course.result_key` says). A submission nbgrader cannot record keeps its own
+    scores and says so in its reason. Ungradable results are returned unchanged.
+    """
+    if result.status != results.GRADED:
+        return result
+    cells: dict = {}
+    for key, points in result.tests.items():
+        stem, grade_id = split_key(course, assignment, key)
+        cells.setdefault(stem, {})[grade_id] = [float(points), result.messages.get(key, "")]
+    config = course.nbgrader_config()
+    config.Autograde.autograde_preprocessors = _pipeline()
+    config.RecordedOutcomes.outcomes = {result.student_id: cells}
+    ran = NbGraderAPI(config=config).autograde(
+        assignment, result.student_id, force=True, create=True
+    )
+    if not ran["success"]:
+        note = "not recorded in nbgrader's gradebook (formgrader does not show it)"
+        result.reason = "; ".join(filter(None, [result.reason, note]))
+        log.warning("%s: %s", result.student_id, note)
+        return result
+    result.tests, result.score = read_scores(course, assignment, result.student_id)
+    return result
+
+
+def read_scores(course: Course, assignment: str, student: str) -> tuple[dict[str, float], float]:
+    """Points per graded cell (result key → points) and the total, from the gradebook."""
+    with Gradebook(course.db_url) as gb:
+        scores, _ = current_scores(gb, course, assignment, student)
+    return scores, float(sum(scores.values()))
+
+
+def current_scores(
+    gb: Gradebook, course: Course, assignment: str, student: str
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The gradebook's scores now (a manual grade overrides the automatic one) and the
+    graders' comments, keyed by result key. Raises :class:`MissingEntry` without a submission."""
+    scores: dict[str, float] = {}
+    comments: dict[str, str] = {}
+    submission = gb.find_submission(assignment, student)
+    for notebook in submission.notebooks:
+        for grade in notebook.grades:
+            key = course.result_key(assignment, notebook.name, grade.name)
+            scores[key] = float(grade.score)
+        for comment in notebook.comments:
+            if comment.manual_comment:
+                key = course.result_key(assignment, notebook.name, comment.name)
+                comments[key] = comment.manual_comment
+    return scores, comments
+
+
+def with_manual_grades(course: Course, found: list[results.Result]) -> list[results.Result]:
+    """The results with the gradebook's current scores (manual grades included) and comments.
+
+    A graded result the gradebook does not hold keeps its own scores.
+    """
+    graded = [r for r in found if r.status == results.GRADED]
+    if not graded or not course.gradebook_path.exists():
+        return found
+    with Gradebook(course.db_url) as gb:
+        for r in graded:
+            try:
+                scores, comments = current_scores(gb, course, r.assignment, r.student_id)
+            except MissingEntry:
+                continue
+            if scores:
+                r.tests = scores
+                r.score = float(sum(scores.values()))
+                r.comments = comments
+    return found
