@@ -161,6 +161,13 @@ def autograde(
             progress(len(done), len(todo), result)
 
     secret = course_secret(course.workdir)
+    if engine == "nbgrader" and scheduler:
+        log.warning(
+            "%s is graded in the kernel (%s), on this machine: --scheduler applies to the "
+            "sandbox engine only",
+            assignment,
+            why,
+        )
     if engine == "nbgrader":
         api = NbGraderAPI(config=course.nbgrader_config())
         for student in todo:

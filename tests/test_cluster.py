@@ -195,14 +195,20 @@ def cluster(tmp_path_factory):
 def local(tmp_path_factory, template):
     assert len(_variants()) >= 24, len(_variants())
     course = _copy(template, tmp_path_factory.mktemp("local"))
-    autograde_module.autograde(course=course, assignment=ASSIGNMENT, workers=2, limits=LIMITS)
+    autograde_module.autograde(
+        course=course, assignment=ASSIGNMENT, engine="sandbox", workers=2, limits=LIMITS
+    )
     return _graded(course)
 
 
 def test_the_cluster_gives_the_local_results_test_by_test(cluster, local, template, tmp_path):
     course = _copy(template, tmp_path)
     autograde_module.autograde(
-        course=course, assignment=ASSIGNMENT, limits=LIMITS, scheduler=cluster.address
+        course=course,
+        assignment=ASSIGNMENT,
+        engine="sandbox",
+        limits=LIMITS,
+        scheduler=cluster.address,
     )
     remote = _graded(course)
     assert remote == local, {
@@ -220,7 +226,11 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, local, template, tmp_pat
     def grade():
         done.extend(
             autograde_module.autograde(
-                course=course, assignment=ASSIGNMENT, limits=LIMITS, scheduler=cluster.address
+                course=course,
+                assignment=ASSIGNMENT,
+                engine="sandbox",
+                limits=LIMITS,
+                scheduler=cluster.address,
             )
         )
 
@@ -257,6 +267,7 @@ def test_a_submission_that_kills_workers_is_given_up_alone(tmp_path):
         autograde_module.autograde(
             course=course,
             assignment=ASSIGNMENT,
+            engine="sandbox",
             limits=Limits(timeout_s=20, memory_mb=4096),
             scheduler=c.address,
         )
@@ -274,7 +285,7 @@ def test_a_killed_client_resumes_without_grading_anything_twice(
     course = _copy(template, tmp_path)
     argv = [sys.executable, "-m", "grader", "--root", str(course.root), "--workdir",
             str(course.workdir), "autograde", ASSIGNMENT, "--scheduler", cluster.address,
-            "--timeout", "3", "--memory", "2048"]  # fmt: skip
+            "--timeout", "3", "--memory", "2048", "--engine", "sandbox"]  # fmt: skip
     proc = subprocess.Popen(
         argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -301,12 +312,17 @@ def test_a_worker_without_bubblewrap_refuses_unless_told(tmp_path):
         course = _course(tmp_path / "course", {"reference": None})
         with pytest.raises(GraderError, match="no usable bubblewrap"):
             autograde_module.autograde(
-                course=course, assignment=ASSIGNMENT, limits=LIMITS, scheduler=c.address
+                course=course,
+                assignment=ASSIGNMENT,
+                engine="sandbox",
+                limits=LIMITS,
+                scheduler=c.address,
             )
         assert not any(course.results_dir.rglob("*.json")), "a refused run recorded a result"
         autograde_module.autograde(
             course=course,
             assignment=ASSIGNMENT,
+            engine="sandbox",
             limits=LIMITS,
             scheduler=c.address,
             container_is_sandbox=True,
