@@ -1,7 +1,11 @@
 # Setup (read-only): the imports and the helpers the checks below use. Run this cell first.
+import ast
 import contextlib
+import hashlib
 import importlib.util
 import math  # noqa: F401  (for the answers and tests)
+import os
+import re
 import subprocess
 import sys
 import warnings
@@ -13,6 +17,14 @@ if _missing:
 
 import numpy as np  # noqa: E402
 import scipy.special  # noqa: E402, F401  (for the answers and tests)
+
+if int(np.__version__.split(".")[0]) < 2:
+    raise RuntimeError(
+        f"This notebook needs NumPy 2 or later; this kernel has NumPy {np.__version__}. The "
+        "dtype rules (float32 in, float32 out) and the checks assume NumPy 2's type promotion. "
+        "Run  %pip install --upgrade 'numpy>=2' scipy  in a new cell, restart the kernel "
+        "(Colab: Runtime > Restart session; Jupyter: Kernel > Restart), then Run All again."
+    )
 
 
 class _NumpyOnly:
@@ -32,57 +44,360 @@ class _NumpyOnly:
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_NumpyOnly"]
 sys.meta_path.insert(0, _NumpyOnly())
 
+RULES = "the rules at the top of this notebook"
 
-def check_close(actual, expected, *, call, section, rtol=1e-7, atol=1e-12):
-    """Fail with a helpful message unless ``actual`` matches ``expected`` (shape and values)."""
-    actual_arr = np.asarray(actual)
-    expected_arr = np.asarray(expected)
+
+def grading_seed(label):
+    """The seed of the hidden checks' random inputs: secret when graded, fixed otherwise."""
+    secret = os.environ.get("RELU_GRADING_SECRET", "")
+    return int.from_bytes(hashlib.sha256(f"{secret}:{label}".encode()).digest()[:8], "big")
+
+
+_TEST_HEADER = re.compile(r"# [a-z][a-z0-9_]*: ")
+
+
+def student_code():
+    """The source of the student's own code cells (not this cell, not the test cells)."""
+    shell = sys.modules.get("IPython")
+    shell = shell.get_ipython() if shell is not None else None
+    if shell is not None:  # a notebook: the kernel's input history
+        cells = list(shell.history_manager.input_hist_parsed)
+    else:  # the course grader provides the submission's cells
+        frame, cells = sys._getframe(), []
+        while frame is not None:
+            if "_STUDENT_CODE" in frame.f_globals:
+                cells = list(frame.f_globals["_STUDENT_CODE"])
+                break
+            frame = frame.f_back
+    own = []
+    for source in cells:
+        first = str(source).lstrip().split("\n", 1)[0]
+        if first.startswith("# Setup (read-only)") or _TEST_HEADER.match(first):
+            continue
+        own.append(str(source))
+    return own
+
+
+def _syntax_trees(sources):
+    for source in sources:
+        try:
+            yield ast.parse(source)
+        except SyntaxError:  # magics (%pip ...) or half-written code: nothing to read there
+            continue
+
+
+#: What switches warnings off (or hides what a check prints) instead of avoiding them.
+_SILENCERS = frozenset(
+    {"errstate", "seterr", "seterrcall", "filterwarnings", "simplefilter", "catch_warnings"}
+    | {"resetwarnings", "showwarning", "redirect_stderr", "stderr"}
+)
+
+
+def silenced_warnings():
+    """The names in the student's code that switch warnings off, e.g. ['errstate']."""
+    found = set()
+    for tree in _syntax_trees(student_code()):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                name = node.attr
+            elif isinstance(node, ast.Name):
+                name = node.id
+            elif isinstance(node, ast.alias):
+                name = node.name.rsplit(".", 1)[-1]
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                name = node.value
+            else:
+                continue
+            if name in _SILENCERS:
+                found.add(name)
+    return sorted(found)
+
+
+def _num(value):
+    """A number as plain text: 0.5, -6.0, 3, True, nan (never np.float64(...))."""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    try:
+        return repr(float(value))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _nums(values, limit=8):
+    """An array as plain numbers: [0.0, 0.5, 1.0] (long arrays shortened)."""
+    flat = np.asarray(values).ravel()
+    text = ", ".join(_num(v) for v in flat[:limit])
+    return f"[{text}{', ...' if flat.size > limit else ''}]"
+
+
+def _where(index, shape):
+    if not shape:
+        return ""
+    if len(shape) == 1:
+        return f" at index {index[0]}"
+    return f" at index {tuple(int(i) for i in index)}"
+
+
+def _plain(value):
+    """A tensor (detached, on the CPU, in float64) or anything else as a numpy array."""
+    if hasattr(value, "detach") and hasattr(value, "is_floating_point"):
+        value = value.detach().cpu()
+        value = (value.double() if value.is_floating_point() else value).numpy()
+    return np.asarray(value)
+
+
+def _as_numbers(value, call, section):
+    try:
+        if hasattr(value, "detach"):
+            value = _plain(value)
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise AssertionError(
+            f"{call} returned {value!r:.200}, expected numbers (a numpy array or a float). "
+            f"See {section}."
+        ) from None
+
+
+def check_close(actual, expected, *, call, section, rtol=1e-7, atol=1e-12, given=None, hint=""):
+    """Fail with a helpful message unless ``actual`` matches ``expected`` (shape and values).
+
+    ``given`` maps input names to arrays of the shape of ``expected`` (or broadcastable), so
+    that the message can say which input value went wrong; ``hint`` says what usually causes
+    a wrong value here.
+    """
+    actual_arr = _as_numbers(actual, call, section)
+    expected_arr = np.asarray(_plain(expected), dtype=np.float64)
     if actual_arr.shape != expected_arr.shape:
         raise AssertionError(
-            f"{call} returned shape {actual_arr.shape}, expected shape {expected_arr.shape}. "
+            f"{call} returned shape {actual_arr.shape}, expected shape {expected_arr.shape}: "
+            f"the result has the shape of the input (no reduction, no flattening). "
             f"See {section}."
         )
-    if not np.allclose(actual_arr, expected_arr, rtol=rtol, atol=atol):
-        bad = ~np.isclose(actual_arr, expected_arr, rtol=rtol, atol=atol)
-        where = np.argwhere(bad)[0] if actual_arr.ndim else ()
-        raise AssertionError(
-            f"{call} is wrong at index {tuple(int(i) for i in where)}: expected "
-            f"{expected_arr[tuple(where)]!r}, got {actual_arr[tuple(where)]!r} "
-            f"({int(bad.sum())} of {bad.size} values differ). See {section}."
+    bad = ~np.isclose(actual_arr, expected_arr, rtol=rtol, atol=atol)
+    if not bad.any():
+        return
+    index = tuple(np.argwhere(bad)[0]) if actual_arr.ndim else ()
+    got, want = actual_arr[index], expected_arr[index]
+    inputs = ""
+    for name, value in (given or {}).items():
+        value = np.broadcast_to(np.asarray(value), expected_arr.shape)
+        inputs += f"{', ' if inputs else ' for '}{name} = {_num(value[index])}"
+    count = f" ({int(bad.sum())} of {bad.size} values differ)" if bad.size > 1 else ""
+    if not np.isfinite(got):
+        hint = (
+            f"{_num(got)} comes from an overflow, 0/0 or inf - inf: evaluate each branch only "
+            "where it applies (np.where computes both branches everywhere)."
         )
+    raise AssertionError(
+        f"{call} is wrong{_where(index, actual_arr.shape)}{inputs}: expected {_num(want)}, "
+        f"got {_num(got)}{count}.{' ' + hint if hint else ''} See {section}."
+    )
 
 
 def check_array(actual, *, like, call, section):
     """Fail unless ``actual`` is a numpy array with the shape and dtype of ``like``."""
+    like = np.asarray(like)
     if not isinstance(actual, np.ndarray):
         raise AssertionError(
-            f"{call} returned a {type(actual).__name__}, expected a numpy array. See {section}."
+            f"{call} returned a {type(actual).__name__}, expected a numpy array of shape "
+            f"{like.shape} and dtype {like.dtype}: wrap a scalar result with np.asarray(..., "
+            f"dtype=x.dtype). See {RULES}."
         )
-    if actual.shape != np.shape(like) or actual.dtype != np.asarray(like).dtype:
+    if actual.shape != like.shape:
         raise AssertionError(
-            f"{call} returned shape {actual.shape} and dtype {actual.dtype}, expected shape "
-            f"{np.shape(like)} and dtype {np.asarray(like).dtype}. See {section}."
+            f"{call} returned shape {actual.shape}, expected {like.shape} (the input's shape). "
+            f"See {section}."
+        )
+    if actual.dtype != like.dtype:
+        raise AssertionError(
+            f"{call} returned dtype {actual.dtype}, expected {like.dtype}: float32 in, float32 "
+            "out. A np.float64 constant, np.zeros(shape) without dtype=, np.sqrt(2.0) or "
+            f".astype(float) turns float32 into float64 under NumPy 2. See {RULES}."
         )
 
 
 def check_unchanged(before, after, *, name, call, section):
     """Fail if the argument ``name`` was modified in place by ``call``."""
-    if not np.array_equal(before, after):
-        raise AssertionError(
-            f"{call} modified its argument {name} in place; compute a new array instead. "
-            f"See {section}."
-        )
+    before, after = _plain(before), _plain(after)
+    if before.shape == after.shape and np.array_equal(before, after, equal_nan=True):
+        return
+    index = tuple(np.argwhere(before != after)[0]) if before.shape == after.shape else ()
+    change = (
+        f": {name}{_where(index, before.shape)} was {_num(before[index])} before the call and "
+        f"is {_num(after[index])} after it"
+        if before.shape == after.shape
+        else ""
+    )
+    raise AssertionError(
+        f"{call} modified its argument {name} in place{change}. Build a new array "
+        f"(dx = dout * mask), never write into an input (dout[...] = 0, dout *= ...). "
+        f"See {section}."
+    )
+
+
+_WARNING_HINTS = {
+    "overflow": "a huge intermediate (exp or cosh of a large argument, x**2 of a large x): "
+    "compute it only where the argument is small, e.g. np.exp(np.minimum(x, 0)), "
+    "np.logaddexp or scipy.special",
+    "invalid value": "0/0, inf - inf, 0 * inf or a root or log of a negative number: mask the "
+    "input before the operation, not its result afterwards",
+    "divide by zero": "a division by zero or log(0): evaluate it only where the argument is "
+    "nonzero (np.divide(..., where=...) or a masked input)",
+    "underflow": "an underflow: use a formula that does not form the tiny intermediate",
+}
+
+
+def _warning_message(call, warning, section):
+    text = str(warning)
+    hint = next(
+        (h for key, h in _WARNING_HINTS.items() if key in text),
+        "write the code so that it warns on no finite input",
+    )
+    return (
+        f"{call} printed the warning '{type(warning).__name__}: {text}'. Grading counts a "
+        f"printed warning as a failed check: {hint}. See {section}."
+    )
+
+
+_SILENCED = (
+    "a silenced warning is still an out-of-domain evaluation: evaluate each branch only where "
+    "it applies"
+)
 
 
 @contextlib.contextmanager
 def no_warnings(call, section):
-    """Turn numpy's overflow and invalid-value warnings into a failure naming ``call``."""
+    """Turn numpy's overflow and invalid-value warnings into a failure naming ``call``.
+
+    Code that switches warnings off (np.errstate, np.seterr, warnings filters) fails too.
+    """
+    silenced = silenced_warnings()
+    if silenced:
+        raise AssertionError(
+            f"{call}: your code switches warnings off ({', '.join(silenced)}): {_SILENCED}. "
+            f"Remove it, restart the kernel and Run All. See {RULES}."
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
             yield
         except (RuntimeWarning, FloatingPointError) as exc:
-            raise AssertionError(
-                f"{call} raised the warning {exc!r}: evaluate each branch only where it "
-                f"applies (np.where evaluates both). See {section}."
-            ) from None
+            raise AssertionError(_warning_message(call, exc, section)) from None
+
+
+#: Every visible check run so far: grade_id -> (part, points, passed, section).
+_VERDICTS = {}
+
+
+def _part(grade_id):
+    for cut in ("_forward_", "_backward_"):
+        if cut in grade_id:
+            return grade_id.split(cut)[0]
+    return grade_id.rsplit("_", 1)[0]
+
+
+def _exception_message(exc):
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, NotImplementedError):
+        return "not answered yet: replace the line raise NotImplementedError() in the answer cell"
+    if isinstance(exc, ValueError) and "read-only" in str(exc):
+        return f"your code raised {text}: it writes into an input array; build a new array"
+    if isinstance(exc, ValueError | TypeError) and "unpack" in str(exc):
+        return f"your code raised {text}: NAME_forward returns a pair (out, cache)"
+    if isinstance(exc, NameError):
+        return (
+            f"{text}: run the cells above first; a backward function reads only its "
+            "arguments (keep what it needs in the cache)"
+        )
+    return f"your code raised {text}"
+
+
+class try_it:
+    """Run a "try it" cell without stopping Run All where an answer is not written yet."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, traceback):
+        if isinstance(exc, Exception):
+            print(f"(this cell stopped: {_exception_message(exc)})")
+            return True
+        return False
+
+
+class visible_check:
+    """Run one test cell's visible checks and show the verdict without stopping "Run All".
+
+    A failure (a failed check, an exception from the answer, or a printed warning) is printed
+    on stderr, which is what grading counts as a failed test cell, and recorded for summary().
+    """
+
+    def __init__(self, grade_id, *, points, section, part=None):
+        self.grade_id, self.points, self.section = grade_id, points, section
+        self.part = part or _part(grade_id)
+
+    def __enter__(self):
+        self._catcher = warnings.catch_warnings(record=True)
+        self._caught = self._catcher.__enter__()
+        warnings.simplefilter("always", RuntimeWarning)
+        return self
+
+    def __exit__(self, kind, exc, traceback):
+        self._catcher.__exit__(None, None, None)
+        if exc is not None and not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt and the like stop the run
+        if exc is None and self._caught:
+            message = _warning_message(
+                f"code run by {self.grade_id}", self._caught[0].message, self.section
+            )
+        elif isinstance(exc, AssertionError):
+            message = str(exc) or "a check failed"
+        elif exc is not None:
+            message = f"{_exception_message(exc)}. See {self.section}."
+        else:
+            message = None
+        _VERDICTS[self.grade_id] = (self.part, self.points, message is None, self)
+        points = f"{self.points:g} point{'s' if self.points != 1 else ''}"
+        if message is not None:
+            print(f"FAILED {self.grade_id} ({points}): {message}", file=sys.stderr)
+        elif sys.modules.get("IPython") and sys.modules["IPython"].get_ipython():
+            print(f"passed {self.grade_id} ({points} at stake in the hidden checks too)")
+        return True
+
+
+def summary():
+    """What the visible checks found so far, part by part, and what to reread."""
+    if not _VERDICTS:
+        print("No visible check has run yet: run all cells (Run All) first.")
+        return
+    parts = {}
+    for part, points, passed, check in _VERDICTS.values():
+        entry = parts.setdefault(part, [0, 0, 0.0, 0.0, []])
+        entry[0] += passed
+        entry[1] += 1
+        entry[2] += points
+        if not passed:
+            entry[3] += points
+            entry[4].append(check)
+    passed = sum(p for _, _, p, _ in _VERDICTS.values())
+    print(f"Visible checks passed: {passed} of {len(_VERDICTS)}.")
+    for part, (ok, total, points, at_stake, failed) in parts.items():
+        line = f"  {part}: {ok} of {total} checks passed"
+        if failed:
+            names = ", ".join(c.grade_id for c in failed)
+            line += f"; {at_stake:g} of {points:g} points at stake ({names})"
+        print(line)
+    reread = {}
+    for _, _, ok, check in _VERDICTS.values():
+        if not ok:
+            reread.setdefault(check.section, []).append(check.grade_id)
+    if reread:
+        print("Reread before you submit:")
+        for section, ids in reread.items():
+            print(f"  - {section} (for {', '.join(ids)})")
+    print(
+        "After you submit, hidden checks in the same cells test more inputs: passing every "
+        "visible check is necessary, not sufficient."
+    )
