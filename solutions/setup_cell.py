@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import warnings
 
 # In Colab or Binder, install what the notebook needs only if it is missing (usually nothing).
@@ -339,6 +340,7 @@ class visible_check:
         self.part = part or _part(grade_id)
 
     def __enter__(self):
+        self._started = time.process_time()
         self._catcher = warnings.catch_warnings(record=True)
         self._caught = self._catcher.__enter__()
         warnings.simplefilter("always", RuntimeWarning)
@@ -346,6 +348,7 @@ class visible_check:
 
     def __exit__(self, kind, exc, traceback):
         self._catcher.__exit__(None, None, None)
+        self.seconds = time.process_time() - self._started  # CPU time, for the timing test
         if exc is not None and not isinstance(exc, Exception):
             return False  # KeyboardInterrupt and the like stop the run
         if exc is None and self._caught:
