@@ -238,6 +238,86 @@ def check_unchanged(before, after, *, name, call, section):
     )
 
 
+def _first(value):
+    """dx from what a backward pass returns (dx alone, or a tuple that starts with dx)."""
+    return value[0] if isinstance(value, tuple | list) else value
+
+
+def check_forward_rules(forward, x, *, params=(), elementwise=True):
+    """What every forward pass keeps, on the float32 array ``x`` (2-d): a read-only x works
+    and stays unchanged; out has x's shape and dtype; for elementwise layers a 0-d x and a
+    transposed (non-contiguous) x work too."""
+    name = forward.__name__
+    x = np.array(x, dtype=np.float32)
+    x.setflags(write=False)
+    before = x.copy()
+    call = f"{name}(x{', ...' if params else ''}) for the read-only float32 x = {_nums(x)}"
+    try:
+        out, _ = forward(x, *params)
+    except ValueError as exc:
+        if "read-only" not in str(exc):
+            raise
+        raise AssertionError(f"{call} raised {exc}: it writes into x. See {RULES}.") from None
+    check_unchanged(before, x, name="x", call=call, section=RULES)
+    if not elementwise:  # out has its own shape; it still has x's dtype
+        check_array(out, like=np.zeros(np.shape(out), x.dtype), call=call, section=RULES)
+        return
+    check_array(out, like=x, call=call, section=RULES)
+    zero_d = np.array(x.flat[0], dtype=np.float32)
+    call = f"{name}(x) for the 0-d float32 x = np.array({_num(zero_d)}, dtype=np.float32)"
+    check_array(np.asarray(forward(zero_d, *params)[0]), like=zero_d, call=call, section=RULES)
+    call = f"{name}(x.T) for a transposed (non-contiguous) float32 x of shape {x.T.shape}"
+    out_t, _ = forward(x.T, *params)
+    check_array(out_t, like=x.T, call=call, section=RULES)
+    check_close(out_t, np.asarray(out).T, call=call, section=RULES, rtol=0, atol=0)
+
+
+def check_backward_rules(forward, backward, x, *, params=(), section):
+    """What every backward pass keeps, on the float32 array ``x`` (2-d): dout unchanged, dx of
+    x's shape and dtype, the same dx when called twice, a broadcast (read-only) dout works."""
+    x = np.array(x, dtype=np.float32)
+    out, cache = forward(x, *params)
+    shape = np.shape(out)
+    dout = np.linspace(-1.5, 2.5, math.prod(shape), dtype=np.float32).reshape(shape)
+    dout_before = dout.copy()
+    call = f"{backward.__name__}(dout, cache) for float32 x = {_nums(x)}, dout = {_nums(dout)}"
+    dx = _first(backward(dout, cache))
+    check_unchanged(dout_before, dout, name="dout", call=call, section=section)
+    check_array(dx, like=x, call=call, section=RULES)
+    again = _first(backward(dout, cache))
+    check_close(again, dx, call=call + " called a second time", section=section, rtol=0, atol=0)
+    row = np.broadcast_to(dout[:1], dout.shape)
+    call = f"{backward.__name__}(dout, cache) for a broadcast (read-only) dout"
+    try:
+        dx_row = _first(backward(row, cache))
+    except ValueError as exc:
+        raise AssertionError(
+            f"{call} raised {exc}: never write into dout. See {section}."
+        ) from None
+    expected_row = _first(backward(np.array(row), cache))
+    check_close(dx_row, expected_row, call=call, section=section, rtol=0, atol=0)
+
+
+_LOOPS = (ast.For, ast.While, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def check_vectorized(name, *, section):
+    """Fail if the student's function ``name`` loops in Python (for, while, comprehensions)."""
+    found = [
+        node
+        for tree in _syntax_trees(student_code())
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == name
+    ]
+    loops = [n for n in ast.walk(found[-1]) if isinstance(n, _LOOPS)] if found else []
+    if loops:
+        raise AssertionError(
+            f"{name} runs a Python loop ({type(loops[0]).__name__} on line {loops[0].lineno} of "
+            "its cell): answers are vectorized numpy, which works on whole arrays at once "
+            f"(comparisons, np.sum, np.any and their axis= argument). See {section}."
+        )
+
+
 _WARNING_HINTS = {
     "overflow": "a huge intermediate (exp or cosh of a large argument, x**2 of a large x): "
     "compute it only where the argument is small, e.g. np.exp(np.minimum(x, 0)), "
