@@ -94,23 +94,50 @@ _SILENCERS = frozenset(
 )
 
 
-def silenced_warnings():
-    """The names in the student's code that switch warnings off, e.g. ['errstate']."""
+def _silencers_in(node):
     found = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute):
+            name = sub.attr
+        elif isinstance(sub, ast.Name):
+            name = sub.id
+        elif isinstance(sub, ast.alias):
+            name = sub.name.rsplit(".", 1)[-1]
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            name = sub.value
+        else:
+            continue
+        if name in _SILENCERS:
+            found.add(name)
+    return found
+
+
+def silenced_warnings(call=None):
+    """What in the student's code switches warnings off for ``call``, e.g. ['errstate'].
+
+    Code outside any function counts for every call; code inside a function counts for the
+    calls that name it (or a function that calls it).
+    """
+    everywhere, inside, calls = set(), {}, {}
     for tree in _syntax_trees(student_code()):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute):
-                name = node.attr
-            elif isinstance(node, ast.Name):
-                name = node.id
-            elif isinstance(node, ast.alias):
-                name = node.name.rsplit(".", 1)[-1]
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                name = node.value
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                inside[node.name] = _silencers_in(node)
+                calls[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             else:
-                continue
-            if name in _SILENCERS:
-                found.add(name)
+                everywhere |= _silencers_in(node)
+    changed = True
+    while changed:  # a function that calls a silencing function silences too
+        changed = False
+        for name, names in calls.items():
+            for other in names & set(inside):
+                if inside[other] - inside[name]:
+                    inside[name] |= inside[other]
+                    changed = True
+    found = set(everywhere)
+    for name, silencers in inside.items():
+        if call is None or re.search(rf"\b{re.escape(name)}\b", call):
+            found |= silencers
     return sorted(found)
 
 
@@ -354,7 +381,7 @@ def no_warnings(call, section):
 
     Code that switches warnings off (np.errstate, np.seterr, warnings filters) fails too.
     """
-    silenced = silenced_warnings()
+    silenced = silenced_warnings(call)
     if silenced:
         raise AssertionError(
             f"{call}: your code switches warnings off ({', '.join(silenced)}): {_SILENCED}. "
