@@ -345,6 +345,69 @@ def check_vectorized(name, *, section):
         )
 
 
+def _snapshot(value):
+    """A copy of the arrays in ``value`` (also inside tuples, lists and dicts); None if none."""
+    if isinstance(value, np.ndarray):
+        return np.array(value, copy=True)
+    if isinstance(value, tuple | list):
+        return [_snapshot(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    return None
+
+
+def _unchanged(before, after):
+    if isinstance(before, np.ndarray):
+        return (
+            isinstance(after, np.ndarray)
+            and before.shape == after.shape
+            and np.array_equal(before, after, equal_nan=before.dtype.kind in "fc")
+        )
+    if isinstance(before, list):
+        return len(before) == len(after) and all(map(_unchanged, before, after))
+    if isinstance(before, dict):
+        return before.keys() == after.keys() and all(
+            _unchanged(before[k], after[k]) for k in before
+        )
+    return True
+
+
+def _guarded(function, name):
+    def guarded(*args, **kwargs):
+        given = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + list(kwargs.items())
+        copies = [(label, _snapshot(value), value) for label, value in given]
+        result = function(*args, **kwargs)
+        for label, before, value in copies:
+            if not _unchanged(before, value):
+                raise AssertionError(
+                    f"{name} modified its {label} in place (an array it was given, or one "
+                    f"inside its cache): never write into an input. See {RULES}."
+                )
+        return result
+
+    guarded.__name__ = guarded.__qualname__ = name
+    return guarded
+
+
+class inputs_guarded:
+    """Within this block, calling one of the functions ``names`` (looked up in ``namespace``)
+    fails if the call changes an array it was given: the checks copy every input before the
+    call, so an answer that overwrites its inputs cannot make them agree with it."""
+
+    def __init__(self, namespace, *names):
+        self.namespace, self.names = namespace, names
+
+    def __enter__(self):
+        self.saved = {n: self.namespace[n] for n in self.names if n in self.namespace}
+        for name, function in self.saved.items():
+            self.namespace[name] = _guarded(function, name)
+        return self
+
+    def __exit__(self, kind, exc, traceback):
+        self.namespace.update(self.saved)
+        return False
+
+
 _WARNING_HINTS = {
     "overflow": "a huge intermediate (exp or cosh of a large argument, x**2 of a large x): "
     "compute it only where the argument is small, e.g. np.exp(np.minimum(x, 0)), "
