@@ -54,15 +54,19 @@ def grading_seed(label):
     return int.from_bytes(hashlib.sha256(f"{secret}:{label}".encode()).digest()[:8], "big")
 
 
+def _in_a_kernel():
+    """Whether this runs in a notebook kernel (Jupyter, Colab, nbgrader), not in the grader."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
 _TEST_HEADER = re.compile(r"# [a-z][a-z0-9_]*: ")
 
 
 def student_code():
     """The source of the student's own code cells (not this cell, not the test cells)."""
-    shell = sys.modules.get("IPython")
-    shell = shell.get_ipython() if shell is not None else None
-    if shell is not None:  # a notebook: the kernel's input history
-        cells = list(shell.history_manager.input_hist_parsed)
+    if _in_a_kernel():  # a notebook: the kernel's input history
+        cells = list(sys.modules["IPython"].get_ipython().history_manager.input_hist_parsed)
     else:  # the course grader provides the submission's cells
         frame, cells = sys._getframe(), []
         while frame is not None:
@@ -501,8 +505,10 @@ class try_it:
 class visible_check:
     """Run one test cell's visible checks and show the verdict without stopping "Run All".
 
-    A failure (a failed check, an exception from the answer, or a printed warning) is printed
-    on stderr, which is what grading counts as a failed test cell, and recorded for summary().
+    In a notebook kernel (Jupyter, Colab, nbgrader) a failure (a failed check, an exception
+    from the answer, or a printed warning) is printed on stderr, which is what grading counts as
+    a failed test cell, and recorded for summary(). In the course grader (no kernel) it only
+    records: failures propagate, and the grader counts the warnings the answer printed.
     """
 
     def __init__(self, grade_id, *, points, section, part=None):
@@ -511,13 +517,16 @@ class visible_check:
 
     def __enter__(self):
         self._started = time.process_time()
-        self._catcher = warnings.catch_warnings(record=True)
-        self._caught = self._catcher.__enter__()
-        warnings.simplefilter("always", RuntimeWarning)
+        self._catcher, self._caught = None, []
+        if _in_a_kernel():
+            self._catcher = warnings.catch_warnings(record=True)
+            self._caught = self._catcher.__enter__()
+            warnings.simplefilter("always", RuntimeWarning)
         return self
 
     def __exit__(self, kind, exc, traceback):
-        self._catcher.__exit__(None, None, None)
+        if self._catcher is not None:
+            self._catcher.__exit__(None, None, None)
         self.seconds = time.process_time() - self._started  # CPU time, for the timing test
         if exc is not None and not isinstance(exc, Exception):
             return False  # KeyboardInterrupt and the like stop the run
@@ -532,10 +541,12 @@ class visible_check:
         else:
             message = None
         _VERDICTS[self.grade_id] = (self.part, self.points, message is None, self)
+        if not _in_a_kernel():
+            return False  # the course grader: a failure propagates and scores the test 0
         points = f"{self.points:g} point{'s' if self.points != 1 else ''}"
         if message is not None:
             print(f"FAILED {self.grade_id} ({points}): {message}", file=sys.stderr)
-        elif sys.modules.get("IPython") and sys.modules["IPython"].get_ipython():
+        else:
             print(f"passed {self.grade_id} ({points} at stake in the hidden checks too)")
         return True
 
