@@ -116,11 +116,33 @@ def _silencers_in(node):
     return found
 
 
+#: Calls that switch warnings off for good (not only inside a with block).
+_LASTING = frozenset({"seterr", "seterrcall", "filterwarnings", "simplefilter", "resetwarnings"})
+
+
+def _lasting_silencers(node):
+    """Silencers in top-level code that outlast the statement (a with block does not)."""
+    if isinstance(node, ast.With | ast.AsyncWith):
+        return set().union(*(_lasting_silencers(n) for n in node.body))
+    found = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            name = getattr(sub.func, "attr", getattr(sub.func, "id", None))
+            if name in _LASTING:
+                found.add(name)
+        targets = getattr(sub, "targets", None) or [getattr(sub, "target", None)]
+        for target in targets:
+            if isinstance(target, ast.Attribute) and target.attr in ("stderr", "showwarning"):
+                found.add(target.attr)
+    return found
+
+
 def silenced_warnings(call=None):
     """What in the student's code switches warnings off for ``call``, e.g. ['errstate'].
 
-    Code outside any function counts for every call; code inside a function counts for the
-    calls that name it (or a function that calls it).
+    Code inside a function counts for the calls that name it (or a function that calls it);
+    code outside any function counts for every call when its effect lasts (np.seterr, a
+    warnings filter, a replaced sys.stderr), not a with block around a few lines.
     """
     everywhere, inside, calls = set(), {}, {}
     for tree in _syntax_trees(student_code()):
@@ -129,7 +151,7 @@ def silenced_warnings(call=None):
                 inside[node.name] = _silencers_in(node)
                 calls[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             else:
-                everywhere |= _silencers_in(node)
+                everywhere |= _lasting_silencers(node)
     changed = True
     while changed:  # a function that calls a silencing function silences too
         changed = False
