@@ -17,7 +17,6 @@ if _missing:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", *_missing])
 
 import numpy as np  # noqa: E402
-import scipy.special  # noqa: E402, F401  (for the answers and tests)
 
 if int(np.__version__.split(".")[0]) < 2:
     raise RuntimeError(
@@ -26,6 +25,8 @@ if int(np.__version__.split(".")[0]) < 2:
         "Run  %pip install --upgrade 'numpy>=2' scipy  in a new cell, restart the kernel "
         "(Colab: Runtime > Restart session; Jupyter: Kernel > Restart), then Run All again."
     )
+
+import scipy.special  # noqa: E402, F401  (for the answers and tests)
 
 
 class _NumpyOnly:

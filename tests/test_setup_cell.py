@@ -205,3 +205,13 @@ def test_a5_builtin_check_reads_the_source(a5_setup, code, reaches):
         return
     message = _failure(check, _Named, ["relu", "relu_", "threshold", "threshold_"], section="S")
     assert f"through {reaches}" in message, message
+
+
+def test_setup_says_what_to_do_under_numpy_1(monkeypatch):
+    monkeypatch.setattr(np, "__version__", "1.26.4")
+    blockers = list(sys.meta_path)
+    try:
+        with pytest.raises(RuntimeError, match=r"needs NumPy 2 .* %pip install --upgrade"):
+            exec(compile(SETUP, "<setup>", "exec"), {"__name__": "__main__"})
+    finally:
+        sys.meta_path[:] = blockers
