@@ -217,4 +217,35 @@ def hardswish_backward(dout, cache):
     return np.where(x <= -3, 0, middle)
 """,
     },
+    "softplus_without_the_linear_region": {
+        "flagged_by": "softplus_values",
+        "code": """
+def softplus_forward(x, beta=1.0, threshold=20.0):
+    z = beta * x
+    return np.logaddexp(0, z) / beta, (z, threshold)
+
+
+def softplus_backward(dout, cache):
+    z, threshold = cache
+    return scipy.special.expit(z) * dout
+""",
+    },
+    "gelu_tanh_backward_uses_the_exact_derivative": {
+        "flagged_by": "gelu_backward",
+        "code": """
+def gelu_backward(dout, cache):
+    x, approximate, t = cache
+    cdf = 0.5 * scipy.special.erfc(-x / math.sqrt(2))
+    xc = np.clip(x, -40, 40)
+    pdf = np.exp(-0.5 * xc * xc) / math.sqrt(2 * math.pi)
+    return dout * (cdf + x * pdf)
+""",
+    },
+    "hardswish_float64_sixth": {
+        "flagged_by": "hardswish_robust",
+        "code": """
+def hardswish_forward(x):
+    return x * np.clip(x + 3, 0, 6) * np.float64(1 / 6), x
+""",
+    },
 }
