@@ -24,7 +24,7 @@ ASSIGNMENTS = COURSE.assignments()
 #: The visible checks of a whole notebook take less than this (seconds, imports aside).
 VISIBLE_BUDGET_S = 1.0
 #: Values must read as plain numbers: no numpy reprs, no index of a 0-d array.
-UNREADABLE = re.compile(r"np\.(float|int|bool)\w*\(|array\(|at index \(\)")
+UNREADABLE = re.compile(r"np\.(float|int|bool)\w*\(-?[0-9]|\barray\(\[|at index \(\)")
 
 
 def _is_placeholder(assignment: str) -> bool:
@@ -142,4 +142,6 @@ def test_untouched_notebook_shows_every_verdict(assignment, tmp_path):
 def test_unreadable_values_pattern_can_fail():
     assert UNREADABLE.search("expected np.float64(-6.0), got 1")
     assert UNREADABLE.search("wrong at index (): expected 1")
+    assert UNREADABLE.search("returned array([1., 1.])")
     assert not UNREADABLE.search("wrong at index 2 for x = -0.5: expected 0.0, got -0.5")
+    assert not UNREADABLE.search("perturb a copy of x (np.array(x, dtype=np.float64))")
