@@ -67,7 +67,7 @@ def _cpu_seconds(notebooks) -> float:
     return total
 
 
-def test_cells(notebooks):
+def visible_test_cells(notebooks):
     """(label, grade_id, stderr text, error outputs, seconds) of every visible test cell."""
     for name, nb in notebooks.items():
         for index, cell in enumerate(nb.cells):
@@ -80,9 +80,6 @@ def test_cells(notebooks):
             )
             errors = [o for o in outputs if o.output_type == "error"]
             yield f"{name} cell {index}", meta["grade_id"], stderr, errors, _seconds(cell)
-
-
-test_cells.__test__ = False  # a helper, not a test
 
 
 def _seconds(cell) -> float:
@@ -108,7 +105,7 @@ def test_reference_answers_pass_every_visible_check(assignment, tmp_path):
     if _is_placeholder(assignment):
         pytest.skip(f"{assignment} is still a placeholder (no code cells)")
     notebooks = _run(assignment, None, tmp_path / assignment, probe=True)
-    cells = list(test_cells(notebooks))
+    cells = list(visible_test_cells(notebooks))
     failures = [f"{label} ({gid}): {stderr[:300]}" for label, gid, stderr, _, _ in cells if stderr]
     assert not failures, f"{assignment} with the reference answers:\n" + "\n".join(failures)
     assert cells, f"{assignment} has no visible test cell"
@@ -127,7 +124,7 @@ def test_untouched_notebook_shows_every_verdict(assignment, tmp_path):
         pytest.skip(f"{assignment} is still a placeholder (no code cells)")
     notebooks = _run(assignment, UNTOUCHED, tmp_path / assignment)  # raises if Run All stops
     problems = []
-    cells = list(test_cells(notebooks))
+    cells = list(visible_test_cells(notebooks))
     for label, gid, stderr, _, _ in cells:
         if not stderr.startswith(f"FAILED {gid} "):
             problems.append(f"{label} ({gid}): no failure reported although nothing was written")
