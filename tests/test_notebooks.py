@@ -16,6 +16,11 @@ from grader.layout import Course
 COURSE = Course()
 NUMPY_ASSIGNMENTS = {"a1_rectifier", "a2_sparsity", "a3_subgradients", "a4_variants"}
 SETUP_SOURCE = (COURSE.source_dir / "setup_cell.py").read_text().strip()
+#: The part of the shared setup cell that a5's own setup cell holds verbatim (checks, reports).
+SHARED_HELPERS = SETUP_SOURCE[SETUP_SOURCE.index('RULES = "') :]
+VISIBLE_CHECK = re.compile(
+    r'^with visible_check\("(?P<gid>[a-z0-9_]+)", points=(?P<points>[0-9.]+), section=', re.M
+)
 GRADE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -82,3 +87,52 @@ def test_notebooks_name_their_kernel(assignment, nb):
     )
     outputs = [c for c in nb.cells if c.cell_type == "code" and c.get("outputs")]
     assert not outputs, f"{assignment}: source notebooks are committed without outputs"
+
+
+@pytest.mark.parametrize("assignment, nb", NOTEBOOKS)
+def test_a5_setup_holds_the_shared_helpers(assignment, nb):
+    if assignment in NUMPY_ASSIGNMENTS:
+        pytest.skip("a1-a4 hold the whole shared setup cell")
+    setup = next(c for c in nb.cells if _nbgrader(c).get("grade_id") == "setup")
+    assert SHARED_HELPERS in setup.source, (
+        f"{assignment}: the setup cell must hold solutions/setup_cell.py from 'RULES = ' on, "
+        "verbatim (the visible checks, messages and summary every notebook shares)"
+    )
+
+
+@pytest.mark.parametrize("assignment, nb", NOTEBOOKS)
+def test_visible_checks_report_instead_of_stopping_run_all(assignment, nb):
+    """Each test cell's visible part runs inside visible_check(<its grade_id>, <its points>)."""
+    problems = []
+    for cell in nb.cells:
+        meta = _nbgrader(cell)
+        if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        visible = cell.source.split("### BEGIN HIDDEN TESTS")[0]
+        found = VISIBLE_CHECK.findall(visible)
+        if len(found) != 1:
+            problems.append(f"{meta['grade_id']}: {len(found)} 'with visible_check(...)' lines")
+            continue
+        gid, points = found[0]
+        if gid != meta["grade_id"] or float(points) != float(meta["points"]):
+            problems.append(f"{meta['grade_id']}: visible_check({gid!r}, points={points})")
+        body = visible[VISIBLE_CHECK.search(visible).end() :]
+        outside = [
+            ln
+            for ln in body.splitlines()[1:]
+            if ln.strip() and not ln.startswith((" ", "#")) and "### " not in ln
+        ]
+        if outside:
+            problems.append(f"{meta['grade_id']}: visible code after the with block: {outside}")
+    assert not problems, f"{assignment}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("assignment, nb", NOTEBOOKS)
+def test_notebook_ends_with_the_summary_and_explains_checks_and_colab(assignment, nb):
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[-1].source.strip().endswith("summary()"), f"{assignment}: no summary cell last"
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for needed in ("A printed warning fails the check", "Working in Colab", "Download .ipynb"):
+        assert needed in text, f"{assignment}: the notebook does not say {needed!r}"
+    role = re.search(r"\{(doc|ref|numref|eq|term|download)\}`", text)
+    assert not role, f"{assignment}: a raw MyST role {role.group(0) if role else ''}"

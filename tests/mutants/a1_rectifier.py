@@ -262,6 +262,57 @@ def lif_rate_backward(dout, cache):
     grad = rate * rate * tau * v_th / (current * (current - v_th))
     return np.where(current > v_th, dout * grad, 0.0).astype(current.dtype)
 """,
+    # --- issue 10: checks that hold without trusting the student's code -------------------
+    # Overwrites a large input with zeros, then answers consistently with what it wrote: a
+    # hidden check that computed its expected value from x after the call would agree.
+    "relu_forward_overwrites_large_inputs": """
+def relu_forward(x):
+    if x.size > 20 and x.flags.writeable:
+        x[...] = 0
+    return np.maximum(x, 0), x
+""",
+    "relu_backward_overwrites_large_dout": """
+def relu_backward(dout, cache):
+    x = cache
+    if dout.size > 20 and dout.flags.writeable:
+        dout[...] = 0
+        return np.zeros_like(dout)
+    return dout * (x > 0)
+""",
+    # np.where evaluates log(I / (I - v_th)) everywhere; np.errstate hides the warnings.
+    "lif_rate_forward_errstate_silenced": """
+def lif_rate_forward(I, tau=0.02, tau_ref=0.002, v_th=1.0):
+    with np.errstate(all="ignore"):
+        rate = np.where(I > v_th, 1 / (tau_ref + tau * np.log(I / (I - v_th))), 0.0)
+    rate = rate.astype(I.dtype)
+    return rate, (I, rate, tau, v_th)
+""",
+    "lif_rate_forward_warnings_filtered": """
+import warnings as _w
+
+
+def lif_rate_forward(I, tau=0.02, tau_ref=0.002, v_th=1.0):
+    with _w.catch_warnings():
+        _w.simplefilter("ignore")
+        rate = np.where(I > v_th, 1 / (tau_ref + tau * np.log(I / (I - v_th))), 0.0)
+    rate = rate.astype(I.dtype)
+    return rate, (I, rate, tau, v_th)
+""",
+    # Computes everywhere under np.errstate and lets np.where pick: the values are right, but a
+    # silenced warning is still an out-of-domain evaluation, which the checks fail (issue 10).
+    "lif_rate_errstate_where": """
+def lif_rate_forward(I, tau=0.02, tau_ref=0.002, v_th=1.0):  # noqa: E741
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(I > v_th, 1.0 / (tau_ref + tau * np.log1p(v_th / (I - v_th))), 0.0)
+    return rate.astype(I.dtype), (I, rate.astype(I.dtype), tau, v_th)
+
+
+def lif_rate_backward(dout, cache):
+    current, rate, tau, v_th = cache
+    with np.errstate(divide="ignore", invalid="ignore"):
+        local = rate**2 * tau * v_th / (current * (current - v_th))
+    return np.where(current > v_th, dout * local, 0.0).astype(current.dtype)
+""",
 }
 
 ALTERNATIVES = {
@@ -376,19 +427,5 @@ def lif_rate_backward(dout, cache):
     denom = current * (current - v_th)
     local = np.divide(rate * rate * tau * v_th, denom, out=np.zeros_like(current), where=above)
     return dout * local
-""",
-    # Computes everywhere under np.errstate and lets np.where pick: no warning escapes.
-    "lif_rate_errstate_where": """
-def lif_rate_forward(I, tau=0.02, tau_ref=0.002, v_th=1.0):  # noqa: E741
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(I > v_th, 1.0 / (tau_ref + tau * np.log1p(v_th / (I - v_th))), 0.0)
-    return rate.astype(I.dtype), (I, rate.astype(I.dtype), tau, v_th)
-
-
-def lif_rate_backward(dout, cache):
-    current, rate, tau, v_th = cache
-    with np.errstate(divide="ignore", invalid="ignore"):
-        local = rate**2 * tau * v_th / (current * (current - v_th))
-    return np.where(current > v_th, dout * local, 0.0).astype(current.dtype)
 """,
 }

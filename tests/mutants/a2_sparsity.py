@@ -163,6 +163,20 @@ def l1_activity_forward(a, lam):
     a = np.asarray(a)
     return lam * np.abs(a).sum(), (a, lam)
 """,
+    # --- issue 10: checks that hold without trusting the student's code -------------------
+    "active_fraction_overwrites_large_inputs": """
+def active_fraction(a):
+    a = np.asarray(a)
+    if a.size > 20 and a.flags.writeable:
+        a[...] = 1.0
+    return float(np.count_nonzero(a > 0)) / a.size
+""",
+    "l1_activity_forward_overwrites_large_inputs": """
+def l1_activity_forward(a, lam):
+    if a.size > 20 and a.flags.writeable:
+        a[...] = 0
+    return lam * float(np.sum(np.abs(a), dtype=np.float64)), (a, lam)
+""",
 }
 
 ALTERNATIVES = {

@@ -364,6 +364,33 @@ def two_layer_loss(x, y, params):
              "b2": dscores.sum(axis=0)}
     return loss, grads
 """,
+    # --- issue 10: checks that hold without trusting the student's code -------------------
+    "affine_relu_forward_overwrites_large_inputs": """
+def affine_relu_forward(x, w, b):
+    if x.size > 20 and x.flags.writeable:
+        x[...] = 0
+    z = x @ w + b
+    return np.maximum(z, 0), (x, w, z)
+""",
+    "two_layer_loss_errstate_silenced": """
+def two_layer_loss(x, y, params):
+    w1, b1, w2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    n = x.shape[0]
+    rows = np.arange(n)
+    z1 = x @ w1 + b1
+    hidden = np.maximum(z1, 0)
+    scores = hidden @ w2 + b2
+    with np.errstate(over="ignore", invalid="ignore"):
+        probs = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+        loss = -float(np.mean(np.log(probs[rows, y])))
+    dscores = probs.copy()
+    dscores[rows, y] -= 1
+    dscores /= n
+    dz1 = (dscores @ w2.T) * (z1 > 0)
+    grads = {"W1": x.T @ dz1, "b1": dz1.sum(axis=0), "W2": hidden.T @ dscores,
+             "b2": dscores.sum(axis=0)}
+    return loss, grads
+""",
 }
 
 ALTERNATIVES = {

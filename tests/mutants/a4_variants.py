@@ -380,6 +380,36 @@ def hardswish_backward(dout, cache):
     middle = np.where(x < 3, (x + 3) / 6 * dout, dout)
     return np.where(x <= -3, 0, middle)
 """,
+    # --- issue 10: checks that hold without trusting the student's code -------------------
+    "elu_forward_overwrites_large_inputs": """
+def elu_forward(x, alpha=1.0):
+    if x.size > 20 and x.flags.writeable:
+        x[...] = 0
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))), (x, alpha)
+""",
+    "silu_backward_overwrites_large_dout": """
+def silu_backward(dout, cache):
+    x, s = cache
+    if dout.size > 20 and dout.flags.writeable:
+        dout[...] = 0
+        return np.zeros_like(dout)
+    return dout * (s * (1 + x * (1 - s)))
+""",
+    "elu_forward_errstate_silenced": """
+def elu_forward(x, alpha=1.0):
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.where(x > 0, x, alpha * np.expm1(x))
+    return out, (x, alpha)
+""",
+    "softplus_forward_seterr_silenced": """
+np.seterr(over="ignore")
+
+
+def softplus_forward(x, beta=1.0, threshold=20.0):
+    z = beta * x
+    out = np.where(z > threshold, x, np.log1p(np.exp(z)) / beta)
+    return out, (z, threshold)
+""",
 }
 
 ALTERNATIVES = {

@@ -208,6 +208,13 @@ MUTANTS = {
     "relu_forward_calls_torch_relu": _relu(forward="torch.relu(x)"),
     "relu_forward_via_nn_module": _relu(forward="nn.ReLU()(x)"),
     "relu_forward_clamps_x_in_place": _relu(forward="x.clamp_(min=0)"),
+    # issue 10: the built-in reached under another name, captured before any blocker runs,
+    # through the operator registry, or looked up by a string.
+    "relu_forward_calls_captured_alias": "rectify = torch.relu\n" + _relu(forward="rectify(x)"),
+    "relu_forward_calls_torch_ops": _relu(forward="torch.ops.aten.relu(x)"),
+    "relu_forward_calls_getattr": _relu(forward='getattr(torch, "re" + "lu")(x)'),
+    "leaky_relu_forward_imports_under_alias": "from torch.nn.functional import leaky_relu as lr\n"
+    + _leaky(forward="lr(x, negative_slope)"),
     # LeakyReLUFunction
     "leaky_relu_backward_returns_one_gradient": _leaky(
         backward="return torch.where(x > 0, grad_output, ctx.negative_slope * grad_output)"
