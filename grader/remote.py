@@ -86,34 +86,10 @@ class Handle(wire.Ref):
         return f"<{self._label} (in the student's process)>"
 
 
-class _CodeInfo:
-    """What a test may read of a student function's code object (``co_names``, nested code)."""
-
-    def __init__(self, info: dict):
-        self.co_names = tuple(str(n) for n in info.get("names", []))
-        self.co_consts = tuple(_CodeInfo(c) for c in info.get("consts", []) if isinstance(c, dict))
-
-
-class _Bound:
-    """Stands for a global a student function uses: only its ``__module__`` is known."""
-
-    def __init__(self, module: str):
-        self.__module__ = module
-
-
 def _function_handle(remote: Remote, ref_id: int, info: dict) -> Handle:
     name = str(info.get("name", "function"))
     handle = Handle(remote, ref_id, {"ref": ref_id}, name)
-    handle.__dict__.update(
-        __name__=name,
-        __qualname__=name,
-        __code__=_CodeInfo(info.get("code", {})),
-        __globals__={
-            str(k): None if v.get("none") else _Bound(str(v.get("module", "")))
-            for k, v in dict(info.get("globals", {})).items()
-            if isinstance(v, dict)
-        },
-    )
+    handle.__dict__.update(__name__=name, __qualname__=name)
     return handle
 
 
