@@ -65,9 +65,9 @@ FIXED_COLUMNS = [
     "final_score",
     "status",
     "reason",
-    "notes",
     "engine",
     "comments",
+    "notes",
 ]
 MISSING = "missing"
 
@@ -272,9 +272,9 @@ def _write_csv(course: Course, path: Path, per: dict) -> Written:
                     ln.final if r else "",
                     ln.status,
                     r.reason if r else "no submission (listed in the roster)",
-                    "; ".join(ln.record.get("notes", [])),
                     r.engine if r else "",
                     "\n".join(f"{k}: {v}" for k, v in sorted(r.comments.items())) if r else "",
+                    "; ".join(ln.record.get("notes", [])),
                 ]
                 row += [(r.tests.get(key, "") if r and ta == a else "") for ta, key, _ in tests]
                 writer.writerow([csv_cell(v, 2000) for v in row])
