@@ -99,6 +99,13 @@ def record(course: Course, assignment: str, result: results.Result) -> results.R
         assignment, result.student_id, force=True, create=True
     )
     if not ran["success"]:
+        # What nbgrader left half-written must not stand for this result (the export reads the
+        # gradebook's scores): the submission goes, the result keeps its own scores.
+        with Gradebook(course.db_url) as gb:
+            try:
+                gb.remove_submission(assignment, result.student_id)
+            except MissingEntry:
+                pass
         note = "not recorded in nbgrader's gradebook (formgrader does not show it)"
         result.reason = "; ".join(filter(None, [result.reason, note]))
         log.warning("%s: %s", result.student_id, note)
