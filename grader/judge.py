@@ -109,6 +109,24 @@ class TestNamespace(dict):
             self._handles[name] = value
         return value
 
+    def __contains__(self, name) -> bool:
+        """``name in globals()`` as in a kernel: true for the student's names too."""
+        if dict.__contains__(self, name):
+            return True
+        if not isinstance(name, str) or name in builtins.__dict__ or name.startswith("__"):
+            return False
+        try:
+            self.__missing__(name)
+        except (NameError, KeyError):
+            return False
+        return True
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except (NameError, KeyError):
+            return default
+
     def __setitem__(self, name: str, value) -> None:
         super().__setitem__(name, value)
         if isinstance(value, Handle) and not name.startswith("_"):
@@ -123,7 +141,13 @@ class TestNamespace(dict):
             self._remote.delete(name)
 
     def forget_handles(self) -> None:
+        """Before each test cell: the student's cells may have rebound names since. A handle a
+        test bound to a name was bound in the student's namespace too (``__setitem__``), so
+        looking it up again there finds the same object."""
         self._handles.clear()
+        for name, value in list(dict.items(self)):
+            if isinstance(value, Handle) and not name.startswith("_"):
+                dict.__delitem__(self, name)
 
 
 def _mirrored(remote: Remote, name: str, manager):

@@ -102,6 +102,11 @@ with contextlib.redirect_stdout(buf):
 assert buf.getvalue() == "hello\\n", repr(buf.getvalue())""",
     ),
     ("persist_a", "table = squares(4)"),
+    (
+        "names_in_globals",
+        'assert "squares" in globals() and "nothing_like_this" not in globals()\n'
+        'assert globals().get("squares")(2) == [0, 1]',
+    ),
     ("persist_b", "assert table[-1] == 9\nassert sum_of_squares(4) == 14"),
     (
         "total_from_file",
@@ -116,10 +121,13 @@ def source_notebook():
         new_markdown_cell("# Semantics\nWrite the functions and the value below."),
         new_code_cell("import numpy as np\n", metadata=_meta("setup", locked=True)),
     ]
-    order = {"squares": ["correct_squares", "negative_raises"],
-             "sum_of_squares": ["sum_uses_squares"], "answer_value": ["value_is_42"],
-             "greet": ["greet_prints"], "read_total": ["persist_a", "persist_b",
-                                                       "total_from_file"]}  # fmt: skip
+    order = {
+        "squares": ["correct_squares", "negative_raises"],
+        "sum_of_squares": ["sum_uses_squares"],
+        "answer_value": ["value_is_42"],
+        "greet": ["greet_prints"],
+        "read_total": ["persist_a", "names_in_globals", "persist_b", "total_from_file"],
+    }
     tests = dict(TESTS)
     for name, code in ANSWERS.items():
         cells.append(_answer(name, code))
