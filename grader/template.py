@@ -433,6 +433,7 @@ class Template:
 _CACHE: dict[bool, Template] = {}
 _UNAVAILABLE: dict[bool, str] = {}
 _CACHE_LOCK = threading.Lock()
+_SAID: list[str] = []
 
 
 def unavailable_reason(bwrap: str | None) -> str | None:
@@ -451,6 +452,9 @@ def get(bwrap: str | None, torch: bool) -> Template | None:
     when templates cannot be used here: then grade with a cold process per submission."""
     why = unavailable_reason(bwrap)
     if why:
+        if not _SAID and bwrap and why != f"{ENV_WARM}=0":
+            _SAID.append(why)
+            log.warning("no warm template (%s): a cold process per submission", why)
         return None
     with _CACHE_LOCK:
         template = _CACHE.get(torch)
