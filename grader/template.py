@@ -63,6 +63,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ ENV_WARM = "RELU_WARM"
 #: which imports torch, gets ``START_TIMEOUT_S``).
 REQUEST_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 120.0
+#: Seconds the template waits for a child to exit when asked whether it has.
+POLL_WAIT_S = 0.5
 #: Unprivileged user ids handed out by one grading process, in turn (one per submission).
 UIDS_PER_PROCESS = 16
 
@@ -213,6 +216,22 @@ def _reap(uid: int) -> None:
     os.waitpid(pid, 0)
 
 
+def _wait(pid: int, done: dict[int, int], within_s: float | None) -> None:
+    """Record ``pid``'s exit status in ``done`` if it exits within ``within_s`` (None: wait).
+    The grading process asks only once the wire has failed, and a process that closed its
+    end of the wire may take a moment to become reapable."""
+    deadline = time.monotonic() + (within_s or 0)
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            got, code = os.waitpid(pid, 0 if within_s is None else os.WNOHANG)
+            if got == pid:
+                done[pid] = _status(code)
+                return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
+
+
 def serve(ctl: socket.socket, torch: bool) -> None:
     """The template's loop: one request, one answer, until the grading process goes."""
     import numpy  # noqa: F401
@@ -250,10 +269,7 @@ def serve(ctl: socket.socket, torch: bool) -> None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             if pid not in done:
-                with contextlib.suppress(ChildProcessError):
-                    got, code = os.waitpid(pid, 0 if op == "kill" else os.WNOHANG)
-                    if got == pid:
-                        done[pid] = _status(code)
+                _wait(pid, done, None if op == "kill" else POLL_WAIT_S)
             if op == "kill":
                 _reap(int(request["uid"]))
             reply = {"status": done.get(pid) if op == "poll" else done.pop(pid, None)}
@@ -334,7 +350,7 @@ class WarmProcess:
         return StudentProcess.exit_description(self)  # type: ignore[arg-type]
 
 
-class TemplateUnavailable(Exception):
+class TemplateUnavailable(OSError):
     """A template could not be started here (see :func:`mode`)."""
 
 
@@ -373,17 +389,37 @@ class Template:
             ),
         )
         theirs.close()
+        # The template imports its libraries while this process goes on (it imports torch
+        # for the tests too): its readiness is read at the first request.
+        self.ready: bool | None = None
+        self.why = ""
         try:
             uid = self.next_uid()
             os.chown(probe, uid, uid)
-            reply = self.request({"uid": uid}, timeout=START_TIMEOUT_S)
+            self.ctl.settimeout(REQUEST_TIMEOUT_S)
+            socket.send_fds(self.ctl, [json.dumps({"uid": uid}).encode()], [])
         except OSError as exc:
             self.close()
             raise TemplateUnavailable(f"the template did not start: {exc}") from None
-        if not reply.get("ready"):
+
+    def _await_ready(self) -> None:
+        """Read the template's start-up answer (once); raise TemplateUnavailable unless ready."""
+        if self.ready is None:
+            self.ctl.settimeout(START_TIMEOUT_S)
+            try:
+                reply = json.loads(self.ctl.recv(4096) or b"{}")
+            except (OSError, TimeoutError, ValueError) as exc:
+                reply = {"why": f"the template did not start: {exc}"}
+            self.ready = bool(reply.get("ready"))
+            self.why = str(reply.get("why") or "the template exited while starting")
+            if self.ready:
+                shutil.rmtree(self.root / "probe", ignore_errors=True)
+            else:
+                _UNAVAILABLE[self.torch] = f"the template cannot make children: {self.why}"
+                log.warning("%s; grading with a cold process per submission", self.why)
+        if not self.ready:
             self.close()
-            raise TemplateUnavailable(f"the template cannot make children: {reply.get('why')}")
-        shutil.rmtree(probe, ignore_errors=True)
+            raise TemplateUnavailable(_UNAVAILABLE.get(self.torch, self.why))
 
     def next_uid(self) -> int:
         uid = self.uids[self.turn % len(self.uids)]
@@ -395,6 +431,7 @@ class Template:
 
     def request(self, message: dict, fds: tuple = (), timeout: float = REQUEST_TIMEOUT_S):
         with self.lock:
+            self._await_ready()
             self.ctl.settimeout(timeout)
             try:
                 socket.send_fds(self.ctl, [json.dumps(message).encode()], list(fds))
@@ -466,7 +503,7 @@ def get(bwrap: str | None, torch: bool) -> Template | None:
             )
             template.close()
             del _CACHE[torch]
-        if torch in _UNAVAILABLE:
+        if torch in _UNAVAILABLE:  # its start-up check failed in this process
             return None
         if not _CACHE:
             # A pool worker leaves through multiprocessing's exit, which skips atexit.

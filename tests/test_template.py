@@ -31,6 +31,11 @@ libc = ctypes.CDLL(None, use_errno=True)
 def ids():
     return [os.getuid(), os.geteuid(), os.getpid(), os.getppid()]
 
+def limits():
+    import resource
+    names = ("AS", "NPROC", "CPU")
+    return [resource.getrlimit(getattr(resource, f"RLIMIT_{n}"))[0] for n in names]
+
 def listing(path):
     try:
         return sorted(os.listdir(path))
@@ -157,12 +162,16 @@ def test_no_shared_system_v_ipc(tmp_path):
         b.close()
 
 
-def test_unprivileged_user_per_submission_cannot_signal_or_trace_the_template(tmp_path):
+def test_limits_and_an_unprivileged_user_per_submission_no_signal_or_trace_of_template(tmp_path):
     a, b = start(tmp_path), start(tmp_path)
     try:
         uid_a, euid_a, *_ = a.call("ids", (), {})
         uid_b, *_ = b.call("ids", (), {})
         assert uid_a == euid_a != 0 and uid_b != 0 and uid_a != uid_b
+        expected = Limits()
+        assert a.call("limits", (), {}) == [
+            expected.memory_mb * 1024 * 1024, expected.processes, expected.cpu_s
+        ]  # fmt: skip
         assert a.call("signal_template", (), {}) == "PermissionError"
         result, errno = a.call("trace_template", (), {})
         assert result == -1 and errno == 1  # EPERM
@@ -314,3 +323,19 @@ def test_a_process_that_exits_closes_its_template():
     assert not Path(root).exists()
     ps = subprocess.run(["ps", "-o", "pid=", "-p", pid], capture_output=True, text=True)
     assert not ps.stdout.strip()
+
+
+def test_a_template_whose_start_up_check_fails_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(template, "_CACHE", {})
+    monkeypatch.setattr(template, "_UNAVAILABLE", {})
+    broken = template.get(BWRAP, False)
+    (broken.root / "probe" / "seen").unlink()  # the child's check will not find its folder
+    remote = start(tmp_path)
+    try:
+        assert isinstance(remote.proc, StudentProcess)
+        assert remote.call("ids", (), {})[0] != 0
+    finally:
+        remote.close()
+    assert not broken.alive()
+    assert template.get(BWRAP, False) is None
+    assert "cannot make children" in template.mode(BWRAP)
