@@ -40,7 +40,15 @@ in ``tests/test_template.py``):
   submission's user and calls ``kill(-1, SIGKILL)``, which reaches every process of that user
   in the sandbox (anything the student's code started, daemons included) and nothing else; the
   grading process removes the submission's folder. Its tmpfs and IPC objects go with its
-  namespaces.
+  namespaces. (Killed processes vanish once bubblewrap's init has reaped them, a moment
+  later; they run no code in between.)
+
+What children do share is what the template held before any of them ran, read-only in effect:
+the loaded libraries and Python's string-hash seed (a cold ``python -I`` draws a new one). The
+network namespace is the template's, as empty as a cold sandbox's: a socket a student opens
+dies with its processes. In grading, a template's children never run at the same time (its
+grading process grades one submission at a time, and kills a crashed process before its
+restart); the tests run two at once to show that they could not see each other anyway.
 
 When any of this is unavailable (no bubblewrap, the grader not running as root so bubblewrap
 makes a user namespace, ``RELU_WARM=0`` in the environment, or the template's own start-up
