@@ -104,7 +104,7 @@ def where_time_goes(assignment: str, repeats: int = 5) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         if template.unavailable_reason(bwrap) is None:
             start = time.perf_counter()
-            template.get(bwrap, torch)
+            template.get(bwrap, torch).wait_ready()
             parts["warm template start (once per worker)"] = time.perf_counter() - start
         for label, env in (("warm", "1"), ("cold", "0")):
             os.environ[template.ENV_WARM] = env

@@ -429,6 +429,11 @@ class Template:
             self.close()
             raise TemplateUnavailable(_UNAVAILABLE.get(self.torch, self.why))
 
+    def wait_ready(self) -> None:
+        """Wait until the template has started (raises TemplateUnavailable if it cannot)."""
+        with self.lock:
+            self._await_ready()
+
     def next_uid(self) -> int:
         uid = self.uids[self.turn % len(self.uids)]
         self.turn += 1
