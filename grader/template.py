@@ -358,6 +358,26 @@ class WarmProcess:
         return StudentProcess.exit_description(self)  # type: ignore[arg-type]
 
 
+#: A template's scratch root is ``<tmp>/relu-warm-<pid of its grading process>-<random>``.
+ROOT_PREFIX = "relu-warm-"
+
+
+def _sweep() -> None:
+    """Remove the scratch roots of grading processes that were killed (a worker killed for
+    memory cannot remove its own): nothing a submission wrote outlives its grading process
+    for longer than the next template's start."""
+    for root in Path(tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*-*"):
+        owner = root.name[len(ROOT_PREFIX) :].split("-", 1)[0]
+        if not owner.isdigit():
+            continue
+        try:
+            os.kill(int(owner), 0)
+        except ProcessLookupError:
+            shutil.rmtree(root, ignore_errors=True)
+        except PermissionError:
+            pass
+
+
 class TemplateUnavailable(OSError):
     """A template could not be started here (see :func:`mode`)."""
 
@@ -375,7 +395,8 @@ class Template:
         self.uids = [first + k for k in range(UIDS_PER_PROCESS)]
         self.turn = 0
         self.count = 0
-        self.root = Path(tempfile.mkdtemp(prefix="relu-warm-"))
+        _sweep()
+        self.root = Path(tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-"))
         os.chmod(self.root, 0o711)
         probe = self.root / "probe"
         probe.mkdir()

@@ -339,3 +339,17 @@ def test_a_template_whose_start_up_check_fails_is_not_used(tmp_path, monkeypatch
     assert not broken.alive()
     assert template.get(BWRAP, False) is None
     assert "cannot make children" in template.mode(BWRAP)
+
+
+def test_the_scratch_root_of_a_killed_grading_process_is_removed(tmp_path):
+    code = (
+        "import os, signal; from grader import template; from grader.sandbox import bwrap_path; "
+        "t = template.get(bwrap_path(), False); f, _ = t.folder(); (f / 'left').write_text('x'); "
+        "print(t.root, flush=True); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    root = Path(out.stdout.strip())
+    assert root.name.startswith(template.ROOT_PREFIX) and root.exists()  # killed: left there
+    template.close_all()
+    template.get(BWRAP, False)  # the next template's start removes it
+    assert not root.exists()
