@@ -1,98 +1,207 @@
-"""Grading speed: plain `nbgrader autograde` against the course's sandboxed engine.
+"""Grading speed, as an instructor experiences it: whole ``python -m grader autograde`` commands.
 
 For each assignment with a mutant catalogue, builds a class of N synthetic submissions (the
-reference, the correct alternatives and the mutants, cycled), grades it once with plain nbgrader
-(serial, in the student's kernel) and once with the sandbox engine (``--workers``), checks that
-both give every submission the same points test by test, and prints notebooks per second, the
-ratio, and the floor of the in-kernel approach (a fresh kernel that only imports numpy).
+reference, the correct alternatives and the mutants, cycled) and collects it into fresh grading
+folders; then times, each from a fresh process, ``autograde`` with plain nbgrader (serial, in
+the student's kernel), with the sandbox engine and a cold student process per submission
+(``RELU_WARM=0``), and with the sandbox engine and warm templates (the default), all with
+``--workers``; and a class of one (the regrading of one student) both ways. It checks that every
+engine gives every submission the same points test by test, and prints the speed-ups, the
+per-submission floor, the fixed cost of a command, and where that time goes.
 
-    .venv/bin/python benchmarks/grading_speed.py                 # every assignment, N=12
-    .venv/bin/python benchmarks/grading_speed.py -a a1_rectifier -n 40 --workers 2
+    .venv/bin/python benchmarks/grading_speed.py                         # a1 (24) and a5 (16)
+    .venv/bin/python benchmarks/grading_speed.py -a a1_rectifier -n 24 --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from grader.autograde import prepare_gradebook  # noqa: E402
+import nbformat  # noqa: E402
+
+from grader import results  # noqa: E402
 from grader.layout import Course  # noqa: E402
-from tests.mutation import grade_variants, load_catalogue  # noqa: E402
+from tests.mutation import build_submission, load_catalogue  # noqa: E402
+
+#: Class sizes of the issue's targets.
+DEFAULT_SIZES = {"a1_rectifier": 24, "a5_frameworks": 16}
 
 
-def kernel_floor(repeats: int = 3) -> float:
-    """Seconds to start a fresh kernel and import numpy in it (nbclient), the in-kernel floor."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import numpy")])
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
+def grader_command(workdir: Path, *args: str, env: dict | None = None) -> float:
+    """Seconds one ``python -m grader`` command takes, from a fresh process."""
+    argv = [sys.executable, "-m", "grader", "--root", str(ROOT), "--workdir", str(workdir)]
     start = time.perf_counter()
-    for _ in range(repeats):
-        NotebookClient(nb, timeout=60).execute()
-    return (time.perf_counter() - start) / repeats
+    done = subprocess.run(
+        [*argv, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return seconds
 
 
-def bench(course: Course, assignment: str, n: int, workers: int) -> None:
+def make_class(assignment: str, n: int, inbox: Path) -> list[str]:
     catalogue = load_catalogue(assignment)
     pool = [("reference", None)]
     pool += [(f"alt_{k}", v) for k, v in catalogue.ALTERNATIVES.items()]
     pool += [(f"mutant_{k}", v) for k, v in catalogue.MUTANTS.items()]
-    variants = {
-        f"s{i:03d}_{name}"[:60]: code for i, (name, code) in zip(range(n), itertools.cycle(pool))
-    }
-    timings = {}
-    graded = {}
-    for engine in ("nbgrader", "sandbox"):
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Course(root=course.root, workdir=Path(tmp) / "grading")
-            # Load the gradebook first: both engines pay that once per assignment, not per
-            # notebook, and the figure wanted is the throughput of grading itself.
-            prepare_gradebook(work, assignment)
+    course = Course(root=ROOT)
+    names = []
+    for i, (name, code) in zip(range(n), itertools.cycle(pool)):
+        student = f"s{i:03d}_{name}"[:60].lower()
+        names.append(student)
+        for nb_name, nb in build_submission(course, assignment, code).items():
+            (inbox / student).mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, inbox / student / nb_name)
+    return names
+
+
+def collected(tmp: Path, label: str, assignment: str, inbox: Path) -> Path:
+    workdir = tmp / label
+    grader_command(workdir, "collect", assignment, str(inbox))
+    return workdir
+
+
+def tests_of(workdir: Path, assignment: str) -> dict:
+    course = Course(root=ROOT, workdir=workdir)
+    return {r.student_id: r.tests for r in results.load_results(course, assignment)}
+
+
+def where_time_goes(assignment: str, repeats: int = 5) -> dict[str, float]:
+    """The parts of a command's fixed cost and of one submission's floor, measured alone."""
+    from grader import template
+    from grader.autograde import prepare_gradebook
+    from grader.blueprint import Blueprint
+    from grader.remote import Remote
+    from grader.sandbox import Limits, bwrap_path
+
+    parts: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        prepare_gradebook(Course(root=ROOT, workdir=Path(tmp) / "grading"), assignment)
+        parts["preparing the gradebook (a command's first run on a workdir)"] = (
+            time.perf_counter() - start
+        )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import grader.cli, grader.autograde"], check=True)
+    parts["interpreter + the grader's imports (command and each pool worker)"] = (
+        time.perf_counter() - start
+    )
+    torch = Blueprint.from_source(Course(root=ROOT).source_notebooks(assignment)[0]).uses_torch
+    bwrap = bwrap_path()
+    limits = Limits(memory_mb=2048) if torch else Limits()
+    cell = ("import torch\n" if torch else "import numpy\n") + "def f(x):\n    return x\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        if template.unavailable_reason(bwrap) is None:
             start = time.perf_counter()
-            graded[engine] = grade_variants(
-                work, assignment, variants, Path(tmp), engine=engine, workers=workers
+            template.get(bwrap, torch).wait_ready()
+            parts["warm template start (once per worker)"] = time.perf_counter() - start
+        for label, env in (("warm", "1"), ("cold", "0")):
+            os.environ[template.ENV_WARM] = env
+            start = time.perf_counter()
+            for _ in range(repeats):
+                remote = Remote(limits, bwrap, Path(tmp) / "work", torch)
+                remote.run_cells([["answer", "x", cell]])
+                assert remote.call("f", (1,), {}) == 1
+                remote.close()
+            parts[f"student process, {label}: start, import, one call, end"] = (
+                time.perf_counter() - start
+            ) / repeats
+        os.environ.pop(template.ENV_WARM, None)
+        template.close_all()
+    return parts
+
+
+def bench(assignment: str, n: int, workers: int, engines: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        names = make_class(assignment, n, tmp / "inbox")
+        make_class(assignment, 1, tmp / "inbox1")
+        runs = {
+            "nbgrader": ("--engine", "nbgrader"),
+            "cold": ("--engine", "sandbox", "--workers", str(workers)),
+            "warm": ("--engine", "sandbox", "--workers", str(workers)),
+        }
+        env = {"cold": {"RELU_WARM": "0"}, "warm": {"RELU_WARM": "1"}, "nbgrader": {}}
+        seconds, graded = {}, {}
+        for engine in engines:
+            workdir = collected(tmp, engine, assignment, tmp / "inbox")
+            seconds[engine] = grader_command(
+                workdir, "autograde", assignment, *runs[engine], env=env[engine]
             )
-            timings[engine] = time.perf_counter() - start
-    for engine, seconds in timings.items():
+            graded[engine] = tests_of(workdir, assignment)
+        one, again = {}, {}
+        for engine in ("cold", "warm"):
+            workdir = collected(tmp, f"one_{engine}", assignment, tmp / "inbox1")
+            one[engine] = grader_command(
+                workdir, "autograde", assignment, *runs[engine], env=env[engine]
+            )
+            # Regrading one student of a class graded before: the gradebook is ready.
+            again[engine] = grader_command(
+                workdir, "autograde", assignment, "--force", *runs[engine], env=env[engine]
+            )
+    print(f"\n== {assignment}: a class of {n}, --workers {workers}, whole commands ==")
+    what = {
+        "nbgrader": "plain nbgrader (serial, in the kernel)",
+        "cold": "sandbox, a cold process per submission",
+        "warm": "sandbox, forked from warm templates",
+    }
+    for engine, s in seconds.items():
+        print(f"  {what[engine]:42s} {s:6.1f} s  ({s / n:5.2f} s per notebook)")
+    if "nbgrader" in seconds:
+        for engine in ("cold", "warm"):
+            if engine in seconds:
+                ratio = seconds["nbgrader"] / seconds[engine]
+                print(f"  speed-up over nbgrader, {engine}: {ratio:.1f}x")
+    for engine in ("cold", "warm"):
         print(
-            f"{assignment} {engine:8s}: {n} notebooks in {seconds:6.1f} s = "
-            f"{n / seconds:5.2f} notebooks/s, {seconds / n:5.2f} s per notebook"
-            + (f" (workers={workers})" if engine == "sandbox" else " (serial)")
+            f"  a class of one, {engine}: {one[engine]:.2f} s the first time (the gradebook is "
+            f"prepared), {again[engine]:.2f} s regraded (autograde --force)"
         )
-    if len(timings) == 2:
-        differ = [s for s in variants if graded["nbgrader"][s].tests != graded["sandbox"][s].tests]
+    for engine in ("cold", "warm"):
+        if engine in seconds and n > workers:
+            # A class takes F + (n / workers) p, a class of one F + p: p is one submission's
+            # time in a worker (its floor), F the command's fixed cost.
+            per = (seconds[engine] - one[engine]) / (n / workers - 1)
+            print(
+                f"  {engine}: per-submission floor {per:.2f} s of a worker "
+                f"({per / workers:.2f} s wall with {workers} workers); fixed cost of the "
+                f"command {one[engine] - per:.2f} s"
+            )
+    reference = graded.get("nbgrader") or next(iter(graded.values()))
+    for engine, tests in graded.items():
+        differ = [s for s in names if tests.get(s) != reference.get(s)]
         print(
-            f"{assignment} speed-up of the sandbox engine: "
-            f"{timings['nbgrader'] / timings['sandbox']:.1f}x; scores agree on "
-            f"{n - len(differ)}/{n} submissions" + (f"; DIFFER: {differ}" if differ else "")
+            f"  {engine}: scores agree with {'nbgrader' if 'nbgrader' in graded else engine} on "
+            f"{n - len(differ)}/{n}" + (f"; DIFFER: {differ}" if differ else "")
         )
+    print("  where the time goes (measured alone):")
+    for part, s in where_time_goes(assignment).items():
+        print(f"    {part:64s} {s:5.2f} s")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-a", "--assignment", default="all")
-    parser.add_argument("-n", type=int, default=12, help="submissions per class (default 12)")
+    parser.add_argument("-a", "--assignment", action="append", help="default: a1 and a5")
+    parser.add_argument("-n", type=int, default=None, help="class size (default: 24 a1, 16 a5)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--engines", default="nbgrader,cold,warm", help="which of nbgrader,cold,warm to time"
+    )
     args = parser.parse_args()
-    course = Course()
-    catalogued = [
-        a for a in course.assignments() if (course.root / "tests/mutants" / f"{a}.py").exists()
-    ]
-    todo = catalogued if args.assignment == "all" else [args.assignment]
-    print(f"floor: a fresh kernel importing numpy takes {kernel_floor():.2f} s")
-    for assignment in todo:
-        bench(course, assignment, args.n, args.workers)
+    for assignment in args.assignment or list(DEFAULT_SIZES):
+        n = args.n or DEFAULT_SIZES.get(assignment, 12)
+        bench(assignment, n, args.workers, args.engines.split(","))
     return 0
 
 

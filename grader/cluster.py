@@ -10,7 +10,10 @@ worker grades the copy in a temporary folder with the same code as a local run
 mirrored into the gradebook on the instructor's machine as they arrive, so a client that is
 stopped resumes with only the submissions that have no result.
 
-Every worker confines student code with bubblewrap, as a local run does. A worker without a
+Every worker confines student code with bubblewrap, as a local run does, and forks each
+submission's process from a warm template of its own (:mod:`grader.template`: one per Dask
+worker process and kind, kept in a module-level cache between tasks and started again if it
+died). A worker without a
 usable bubblewrap (e.g. inside an unprivileged container) refuses to grade, and the run stops
 with that message, unless the instructor declares that the container is the sandbox
 (``--container-is-sandbox``, or ``RELU_CONTAINER_IS_SANDBOX=1`` in the workers' environment).

@@ -4,7 +4,8 @@ Each submission is graded in a worker process (one worker for a serial run too),
 command's own process, so nothing a submission does to the trusted side (a reply that makes the
 grader use too much memory, a crash of the interpreter) can stop the run. Each worker's address
 space is capped (``--grader-memory``); the student's own process has its separate limits
-(:class:`grader.sandbox.Limits`).
+(:class:`grader.sandbox.Limits`). Each worker forks its student processes from a warm template
+of its own (:mod:`grader.template`), closed when the worker exits.
 
 When a worker dies (the kernel's OOM killer, a segfault, a kill), the submissions it was grading
 are known from their in-flight markers; they stay pending, their attempt count goes up, and the

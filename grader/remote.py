@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import logging
 import shutil
 import sys
 import time
@@ -24,8 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import wire
+from grader import template, wire
 from grader.sandbox import Limits, StudentProcess
+
+log = logging.getLogger(__name__)
 
 #: How many times a crashed student process is restarted within one submission.
 MAX_RESTARTS = 3
@@ -419,6 +422,17 @@ class Remote:
         data_files: tuple = (),
     ):
         self.limits, self.bwrap, self.scratch = limits, bwrap, scratch
+        self.cold_scratch = scratch
+        #: The warm template this submission's processes are forked from, and the user they
+        #: run as (None: a cold process per start, :class:`StudentProcess`).
+        self.warm: tuple | None = None
+        warm = template.get(bwrap, uses_torch)
+        if warm is not None:
+            try:
+                self.scratch, uid = warm.folder()
+                self.warm = (warm, uid)
+            except OSError as exc:
+                log.warning("no folder under the warm template's root (%s)", exc)
         #: Whether the assignment's tests use torch: only then do calls carry torch's state
         #: (grad mode, parameters, random state); a numpy student process never imports torch,
         #: even where the grader has it loaded (a1–a4's setup blocks the import, and torch needs
@@ -460,10 +474,31 @@ class Remote:
         self.scratch.mkdir(parents=True, exist_ok=True)
         for path in self.data_files:
             shutil.copyfile(path, self.scratch / path.name)
-        self.proc = StudentProcess(self.scratch, self.limits, self.bwrap)
+        self.proc = self._start()
         if self.ran:
             # Errors are noted on the first start; a restart runs the same cells again.
             self._run(self.ran, record=self.restarts == 0, startup=True)
+
+    def _start(self):
+        """A student process: forked from this grading process's warm template when one can
+        be used (:mod:`grader.template`), else a cold one."""
+        if self.warm is not None:
+            try:
+                return self.warm[0].spawn(self.scratch, self.warm[1], self.limits)
+            except OSError as exc:
+                log.warning("the warm template failed (%s); a cold process instead", exc)
+                self.release()
+                self.scratch = self.cold_scratch
+                self.scratch.mkdir(parents=True, exist_ok=True)
+                for path in self.data_files:
+                    shutil.copyfile(path, self.scratch / path.name)
+        return StudentProcess(self.scratch, self.limits, self.bwrap)
+
+    def release(self) -> None:
+        """Remove the submission's folder under the template's scratch root."""
+        if self.warm is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.warm = None
 
     def run_cells(self, cells: list[list]) -> None:
         """Run the student's cells ``[kind, label, source]`` in its process, after the ones
@@ -725,3 +760,4 @@ class Remote:
                 pass
             self.proc.kill()
             self.proc = None
+        self.release()

@@ -93,11 +93,8 @@ def _python_layout() -> tuple[Path, str, list[Path]]:
     return base, name, packages
 
 
-def _student_argv(fd_in: int, fd_out: int, code_root: str, paths: list[str], exe: str):
-    boot = (
-        f"import sys; sys.path[:0] = {[code_root, *paths]!r}; "
-        "from grader.student import main; main()"
-    )
+def _student_argv(fd_in: int, fd_out: int, code_root: str, paths: list[str], exe: str, entry: str):
+    boot = f"import sys; sys.path[:0] = {[code_root, *paths]!r}; from {entry} import main; main()"
     return [exe, "-I", "-c", boot, str(fd_in), str(fd_out)]
 
 
@@ -116,10 +113,22 @@ def _ancestors(path: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[str]:
-    """The command line that runs the student process (inside bubblewrap when available)."""
+#: Where a warm template (:mod:`grader.template`) sees its grading process's scratch root.
+TEMPLATE_SCRATCH_ROOT = "/run/scratch"
+
+
+def command(
+    scratch: Path, fd_in: int, fd_out: int, bwrap: str | None, *, template: bool = False
+) -> list[str]:
+    """The command line that runs the student process (inside bubblewrap when available).
+
+    With ``template``, the same confinement runs a warm template instead
+    (:mod:`grader.template`, privileged bubblewrap only): ``scratch`` is then the root of the
+    per-submission folders, seen at :data:`TEMPLATE_SCRATCH_ROOT`, ``/scratch`` is an empty
+    mount point for each child's own folder, and ``fd_in`` is the control socket."""
+    entry = "grader.template" if template else "grader.student"
     if not bwrap:
-        return _student_argv(fd_in, fd_out, str(REPO_ROOT), [], sys.executable)
+        return _student_argv(fd_in, fd_out, str(REPO_ROOT), [], sys.executable, entry)
     if os.geteuid() == 0:
         # Privileged bubblewrap: no user namespace, so that the student process can then drop
         # to a real unprivileged user (limited by RLIMIT_NPROC, unable to undo the sandbox).
@@ -156,8 +165,12 @@ def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[s
         argv += ["--perms", "0755", "--dir", d]
     for src, dest in binds:
         argv += ["--ro-bind", src, dest]
+    if template:
+        where = ["--dir", "/scratch", "--bind", str(scratch), TEMPLATE_SCRATCH_ROOT]
+    else:
+        where = ["--bind", str(scratch), "/scratch"]
     argv += [
-        "--bind", str(scratch), "/scratch",
+        *where,
         "--chdir", "/scratch",
         "--setenv", "HOME", "/scratch",
         "--setenv", "PATH", "/usr/bin",
@@ -166,9 +179,9 @@ def command(scratch: Path, fd_in: int, fd_out: int, bwrap: str | None) -> list[s
         "--setenv", "MPLBACKEND", "Agg",
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
     ]  # fmt: skip
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and not template:
         argv += ["--setenv", "RELU_SANDBOX_UID", str(sandbox_uid())]
-    return argv + _student_argv(fd_in, fd_out, SANDBOX_CODE_ROOT, inside, exe)
+    return argv + _student_argv(fd_in, fd_out, SANDBOX_CODE_ROOT, inside, exe, entry)
 
 
 def _limit(limits: Limits):
