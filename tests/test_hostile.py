@@ -234,7 +234,9 @@ def _leftover_processes() -> list[str]:
     return [
         ln.strip()
         for ln in out.splitlines()
-        if "grader.student" in ln or ln.split(None, 1)[-1].startswith("sleep 30")
+        if "grader.student" in ln
+        or "grader.template" in ln
+        or ln.split(None, 1)[-1].startswith("sleep 30")
     ]
 
 
