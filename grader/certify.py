@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader import intake, results
+from grader import course_secret, intake, results
 from grader.layout import Course
 from grader.variants import UNTOUCHED, build_submission, load_catalogue
 
@@ -200,6 +200,8 @@ def grade_both(
     graded = {}
     for engine in ("nbgrader", "sandbox"):
         work = Course(root=course.root, workdir=scratch / engine)
+        # Both engines draw the same hidden inputs: the course's own secret.
+        course_secret.share(course.workdir, work.workdir)
         intake.collect(course=work, assignment=assignment, source=inbox)
         autograde(course=work, assignment=assignment, engine=engine, workers=workers)
         by_id = {r.student_id: r for r in results.load_results(work, assignment)}

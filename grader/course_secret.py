@@ -39,6 +39,21 @@ def course_secret(workdir: Path) -> str:
     return path.read_text().strip()
 
 
+def share(source_workdir: Path, workdir: Path) -> None:
+    """Give ``workdir`` the course secret of ``source_workdir`` (made there if missing): two
+    grading folders that must draw the same hidden inputs, as when certification grades the
+    same submissions with both engines, each in a folder of its own."""
+    secret = course_secret(source_workdir)
+    path = Path(workdir) / FILENAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text().strip() == secret:
+        return
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+
+
 def submission_secret(secret: str, assignment: str, student: str, notebooks: list[Path]) -> str:
     """The value of ``RELU_GRADING_SECRET`` while one submission is graded."""
     digest = hashlib.sha256(f"{secret}\0{assignment}\0{student}\0".encode())

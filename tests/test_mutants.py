@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from grader import course_secret
 from grader.layout import Course
 from tests.mutation import UNTOUCHED, defined_names, grade_variants, load_catalogue
 
@@ -88,9 +89,12 @@ def test_hidden_tests_reject_mutants_and_accept_alternatives(assignment, tmp_pat
         print(f"  {name:50s} {r.score:6g}/{r.max_score:g}")
     assert not problems, f"{assignment}:\n" + "\n".join(problems)
 
-    # The certification `python -m grader certify` performs: both engines, every variant.
+    # The certification `python -m grader certify` performs: both engines, every variant,
+    # drawing the same hidden inputs (one course secret).
+    sandbox_course = Course(root=COURSE.root, workdir=tmp_path / "grading-sandbox")
+    course_secret.share(course.workdir, sandbox_course.workdir)
     sandboxed = grade_variants(
-        Course(root=COURSE.root, workdir=tmp_path / "grading-sandbox"),
+        sandbox_course,
         assignment,
         variants,
         tmp_path / "sandbox",

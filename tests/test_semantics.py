@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader import cli
+from grader import cli, course_secret
 from grader.layout import Course
 
 pytestmark = pytest.mark.slow
@@ -224,6 +224,7 @@ def graded(tmp_path_factory):
     scores = {}
     for engine in ("sandbox", "nbgrader"):
         workdir = root / f"grading-{engine}"
+        course_secret.share(root / "grading-sandbox", workdir)  # the same hidden inputs
         args = ["--root", str(root), "--workdir", str(workdir)]
         assert cli.main([*args, "collect", ASSIGNMENT, str(inbox)]) == 0
         assert (
