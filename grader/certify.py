@@ -215,6 +215,11 @@ def compare(graded: dict[str, dict[str, results.Result]]) -> tuple[list[str], li
     differences = []
     for name, kernel in graded["nbgrader"].items():
         sandbox = graded["sandbox"][name]
+        if held_for_review(sandbox) and kernel and kernel.score < kernel.max_score:
+            # Code that can reach the grader's own code earns nothing until reviewed
+            # (grader.audit): stricter than the kernel on purpose, for a submission that loses
+            # points there too. A correct one held for review is a difference.
+            continue
         k_tests = kernel.tests if kernel else {}
         s_tests = sandbox.tests if sandbox else {}
         cells |= set(k_tests) | set(s_tests)
@@ -231,6 +236,13 @@ def compare(graded: dict[str, dict[str, results.Result]]) -> tuple[list[str], li
                 {"submission": name, "cell": "(status)", "sandbox": s_status, "nbgrader": k_status}
             )
     return sorted(cells), differences
+
+
+def held_for_review(result: results.Result | None) -> bool:
+    """Whether the sandbox engine held this submission for review (and gave it nothing)."""
+    from grader.judge import REVIEW_PREFIX
+
+    return bool(result and REVIEW_PREFIX in result.reason and result.score == 0)
 
 
 def _show(points: float | None) -> str:

@@ -232,7 +232,8 @@ def judge(
         # The student's own code as text, for checks about the code rather than its values
         # (e.g. "no warnings silenced"): established here from the submission, never asked of
         # the student's process.
-        namespace["_STUDENT_CODE"] = [s.source for s in steps if s.kind in ("answer", "plain")]
+        # As in a kernel's input history, it holds the cells run so far (grows in _run_steps).
+        namespace["_STUDENT_CODE"] = []
         cwd = os.getcwd()
         with _process_state():
             _run_steps(remote, namespace, steps, verdict, testdir, cwd)
@@ -279,6 +280,8 @@ def _run_steps(remote, namespace, steps, verdict, testdir, cwd) -> None:
         for step in steps:
             if step.kind != "test":
                 pending.append([step.kind, step.label, step.source])
+                if step.kind in ("answer", "plain"):
+                    dict.__getitem__(namespace, "_STUDENT_CODE").append(step.source)
                 if step.kind == "setup":
                     _run_setup(remote, namespace, step)
                 continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 
 from grader import course_secret
+from grader.certify import held_for_review
 from grader.layout import Course
 from tests.mutation import UNTOUCHED, defined_names, grade_variants, load_catalogue
 
@@ -101,6 +102,10 @@ def test_hidden_tests_reject_mutants_and_accept_alternatives(assignment, tmp_pat
         engine="sandbox",
     )
     # Both engines must reach the same verdict on every variant, and the same points per test.
+    # A mutant whose code could reach the grader's own code (grader.audit) is held for review
+    # by the sandbox engine and earns nothing there: stricter than the kernel on purpose.
+    held = {n for n in variants if n.startswith("mutant_") and held_for_review(sandboxed[n])}
+    variants = {n: v for n, v in variants.items() if n not in held}
     verdicts = {
         name: (graded[name].score == graded[name].max_score,
                sandboxed[name].score == sandboxed[name].max_score)
