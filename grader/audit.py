@@ -149,15 +149,15 @@ class _Visitor(ast.NodeVisitor):
         elif on_module and attr.startswith("_") and not attr.startswith("__"):
             self._flag(node, f"the private attribute .{attr} of a module")
 
+    def _attribute_of(self, node: ast.AST, attr: str, base: ast.AST) -> None:
+        """``base.attr``: judged by the name ``base``'s chain of attributes starts from."""
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        root = base.id if isinstance(base, ast.Name) else None
+        self._attribute(node, attr, on_torch=root in self.torch, on_module=root in self.modules)
+
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        base = node.value
-        root = base
-        while isinstance(root, ast.Attribute):
-            root = root.value
-        root_name = root.id if isinstance(root, ast.Name) else None
-        self._attribute(
-            node, node.attr, on_torch=root_name in self.torch, on_module=root_name in self.modules
-        )
+        self._attribute_of(node, node.attr, node.value)
         self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -198,15 +198,6 @@ class _Visitor(ast.NodeVisitor):
                 if names is None:
                     self._flag(node, f"{func.id}() with a computed name")
                 else:
-                    root = node.args[0]
-                    while isinstance(root, ast.Attribute):
-                        root = root.value
-                    root_name = root.id if isinstance(root, ast.Name) else None
                     for name in names:
-                        self._attribute(
-                            node,
-                            name,
-                            on_torch=root_name in self.torch,
-                            on_module=root_name in self.modules,
-                        )
+                        self._attribute_of(node, name, node.args[0])
         self.generic_visit(node)

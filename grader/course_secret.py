@@ -32,11 +32,16 @@ def course_secret(workdir: Path) -> str:
     """The course secret of a grading folder, made on first use."""
     path = Path(workdir) / FILENAME
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
+        _write(path, secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def _write(path: Path, secret: str) -> None:
+    """Write a secret readable by its owner only (never briefly readable by others)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
 
 
 def share(source_workdir: Path, workdir: Path) -> None:
@@ -45,13 +50,10 @@ def share(source_workdir: Path, workdir: Path) -> None:
     same submissions with both engines, each in a folder of its own."""
     secret = course_secret(source_workdir)
     path = Path(workdir) / FILENAME
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and path.read_text().strip() == secret:
         return
     path.unlink(missing_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secret)
+    _write(path, secret)
 
 
 def submission_secret(secret: str, assignment: str, student: str, notebooks: list[Path]) -> str:
