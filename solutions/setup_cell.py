@@ -145,8 +145,24 @@ def silenced_warnings(call=None):
     code outside any function counts for every call when its effect lasts (np.seterr, a
     warnings filter, a replaced sys.stderr), not a with block around a few lines.
     """
+    everywhere, inside = _silencers_by_function(tuple(student_code()))
+    found = set(everywhere)
+    for name, silencers in inside.items():
+        if call is None or re.search(rf"\b{re.escape(name)}\b", call):
+            found |= silencers
+    return sorted(found)
+
+
+#: The last analysis of the student's code (a check asks about it for every call it makes).
+_ANALYSED = {}
+
+
+def _silencers_by_function(sources):
+    """(silencers outside any function, silencers per function) of ``sources``."""
+    if sources in _ANALYSED:
+        return _ANALYSED[sources]
     everywhere, inside, calls = set(), {}, {}
-    for tree in _syntax_trees(student_code()):
+    for tree in _syntax_trees(sources):
         for node in tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
                 inside[node.name] = _silencers_in(node)
@@ -161,11 +177,9 @@ def silenced_warnings(call=None):
                 if inside[other] - inside[name]:
                     inside[name] |= inside[other]
                     changed = True
-    found = set(everywhere)
-    for name, silencers in inside.items():
-        if call is None or re.search(rf"\b{re.escape(name)}\b", call):
-            found |= silencers
-    return sorted(found)
+    _ANALYSED.clear()
+    _ANALYSED[sources] = everywhere, inside
+    return everywhere, inside
 
 
 def _num(value):
