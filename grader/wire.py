@@ -1,12 +1,12 @@
 """The wire between the trusted grader and the sandboxed student process.
 
 Messages are a JSON header followed by binary blobs, over a pipe. Values cross by copy:
-numbers, strings, ``None``, tuples, lists, dicts, numpy arrays (saved with ``np.save``
-and read back with ``allow_pickle=False``, keeping dtype, shape, strides, read-only and
-broadcast views), numpy random generators (by their state) and, where torch is loaded,
-tensors and modules (see :mod:`grader.torchwire`). Everything else stays where it was made and
-crosses as a numbered reference. Nothing is ever unpickled, so a hostile student
-process can send wrong values but never run code in the grader.
+numbers, strings, ``None``, tuples, lists, dicts, numpy arrays (their raw bytes, with a dtype of
+a plain numeric kind and a shape that must account for every byte; dtype, shape, order,
+strides, read-only and broadcast views are kept), numpy random generators (by their state)
+and, where torch is loaded, tensors and modules (see :mod:`grader.torchwire`). Everything else
+stays where it was made and crosses as a numbered reference. Nothing is ever unpickled, so a
+hostile student process can send wrong values but never run code in the grader.
 
 This module is imported on both sides; on the student's side it needs only numpy.
 """
@@ -14,9 +14,9 @@ This module is imported on both sides; on the student's side it needs only numpy
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
+import re
 import select
 import struct
 import sys
@@ -101,6 +101,8 @@ def send(fd: int, header: dict, blobs: list[bytes] = (), deadline: float | None 
 
 def _check_depth(raw: bytes) -> None:
     """Refuse JSON nested deeper than MAX_DEPTH before parsing it."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return  # so few brackets cannot nest deeper
     depth = deepest = 0
     in_string = escaped = False
     for byte in raw:
@@ -149,20 +151,37 @@ def recv(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
     return header, blobs
 
 
-def _array_blob(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)  # (np.ascontiguousarray would make 0-d 1-d)
-    return buf.getvalue()
+#: The dtypes an array may cross with: byte order, kind (bool, int, uint, float, complex), size.
+_DTYPE = re.compile(r"[<>|=][biufc](1|2|4|8|16)")
 
 
-def _load_blob(blob: bytes) -> np.ndarray:
+def _array_blob(arr: np.ndarray) -> tuple[dict, bytes]:
+    """An array's raw bytes and what reading them back needs: dtype, shape and order (a
+    Fortran-ordered array stays Fortran-ordered, as ``np.save`` keeps it)."""
+    fortran = arr.ndim > 1 and arr.flags.f_contiguous and not arr.flags.c_contiguous
+    data = arr.T.tobytes() if fortran else arr.tobytes()
+    return {"dt": arr.dtype.str, "sh": list(arr.shape), "f": fortran}, data
+
+
+def _load_blob(spec: dict, blob: bytes) -> np.ndarray:
+    """The array ``spec`` and ``blob`` describe, writeable, after checking that they agree."""
     try:
-        arr = np.load(io.BytesIO(blob), allow_pickle=False)
-    except Exception:  # numpy raises several types for bad data
+        dt, shape, fortran = spec["dt"], spec["sh"], bool(spec.get("f"))
+        if not isinstance(dt, str) or not _DTYPE.fullmatch(dt) or not isinstance(shape, list):
+            raise ValueError
+        dtype = np.dtype(dt)
+        if len(shape) > 32:
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
         raise WireError("unreadable array") from None
-    if arr.dtype.kind not in _PLAIN_KINDS:
-        raise WireError("array of a refused dtype")
-    return arr
+    _check_size(shape, dtype.itemsize)
+    count = 1
+    for n in shape:
+        count *= n
+    if count * dtype.itemsize != len(blob):
+        raise WireError("array data of the wrong length")
+    flat = np.frombuffer(bytearray(blob), dtype)
+    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
 
 
 def _check_size(shape, itemsize: int) -> None:
@@ -194,19 +213,21 @@ def _encode_array(arr: np.ndarray, blobs: list[bytes]) -> dict:
     out = {"nd": len(blobs), "ro": not arr.flags.writeable}
     root = _root(arr)
     if arr.flags.c_contiguous or root is arr or not root.flags.c_contiguous:
-        blobs.append(_array_blob(arr))
-        return out
+        layout, data = _array_blob(arr)
+        blobs.append(data)
+        return {**out, **layout}
     # A view (transposed, sliced, broadcast): send its root and where the view sits in it.
     offset = arr.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-    blobs.append(_array_blob(root))
+    layout, data = _array_blob(root)
+    blobs.append(data)
     out["view"] = [offset, list(arr.shape), list(arr.strides)]
-    return out
+    return {**out, **layout}
 
 
 def _decode_array(spec: dict, blobs: list[bytes]) -> np.ndarray:
     try:
-        arr = _load_blob(blobs[spec["nd"]])
-    except (IndexError, TypeError):
+        arr = _load_blob(spec, blobs[spec["nd"]])
+    except (IndexError, TypeError, KeyError):
         raise WireError("missing array data") from None
     if "view" in spec:
         try:

@@ -34,6 +34,9 @@ ARRAYS = {
     "bool": np.array([True, False]),
     "int": np.arange(5),
     "empty": np.zeros((0, 3)),
+    "Fortran order": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+    "big-endian complex": np.array([1 + 2j, -3j], dtype=">c16"),
+    "uint8 3-d": np.arange(24, dtype=np.uint8).reshape(2, 3, 4),
 }
 
 
@@ -65,10 +68,23 @@ def test_other_objects_stay_behind_as_references():
     assert isinstance(_roundtrip(np.array([object()])), wire.Ref), "object arrays must not cross"
 
 
+_F8 = {"nd": 0, "ro": False, "dt": "<f8"}
+
+
 @pytest.mark.parametrize(
     "data, blobs",
     [
-        ({"nd": 0, "ro": False}, [b"not an npy file"]),
+        ({"nd": 0, "ro": False}, [b"\0" * 8]),  # no dtype, no shape
+        ({**_F8, "sh": [2]}, [b"\0" * 8]),  # shorter than its shape says
+        ({**_F8, "sh": [1]}, [b"\0" * 16]),  # longer
+        ({**_F8, "sh": [-1]}, [b"\0" * 8]),
+        ({**_F8, "sh": "8"}, [b"\0" * 8]),
+        ({**_F8, "sh": [8], "dt": "|O8"}, [b"\0" * 64]),  # object pointers
+        ({**_F8, "sh": [1], "dt": "<M8[s]"}, [b"\0" * 8]),  # not a plain number
+        ({**_F8, "sh": [1], "dt": "(1000000000,)f8"}, [b"\0" * 8]),  # a subarray dtype
+        ({**_F8, "sh": [1], "dt": ["<f8"]}, [b"\0" * 8]),
+        ({**_F8, "sh": [1 << 40, 1 << 40]}, [b""]),  # a size the grader refuses
+        ({**_F8, "sh": [1]}, []),  # no data at all
         ({"nd": 0, "ro": False, "view": [0, [100], [8]]}, None),  # view outside its data
         ({"rng": ["os.system", {}]}, []),
         ({"pickle": "x"}, []),
@@ -77,7 +93,7 @@ def test_other_objects_stay_behind_as_references():
 def test_malformed_values_are_refused(data, blobs):
     if blobs is None:
         blobs = []
-        codec.encode(np.zeros(3), blobs)
+        data = {**codec.encode(np.zeros(3), blobs), "view": data["view"]}
     with pytest.raises(wire.WireError):
         codec.decode(data, blobs)
 
@@ -87,8 +103,14 @@ def test_pickled_arrays_are_refused():
 
     buf = io.BytesIO()
     np.save(buf, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(wire.WireError):
-        codec.decode({"nd": 0, "ro": False}, [buf.getvalue()])
+    blob = buf.getvalue()
+    for dt in ("|O8", "<f8", "|u1"):  # whatever dtype the sender claims, nothing is unpickled
+        size = np.dtype("u1" if dt == "|O8" else dt).itemsize
+        spec = {"nd": 0, "ro": False, "dt": dt, "sh": [len(blob) // size + 1]}
+        with pytest.raises(wire.WireError):
+            codec.decode(spec, [blob])
+    sent = codec.encode(np.array([{"a": 1}], dtype=object), [])
+    assert "nd" not in sent, "an object array must not cross as data"
 
 
 def test_messages_roundtrip_and_oversized_ones_are_refused(monkeypatch):
@@ -205,7 +227,7 @@ def _hostile_node(**changes):
 def test_hostile_module_snapshots_are_refused(node):
     from grader.remote import _JudgeCodec
 
-    blobs = [wire._array_blob(np.zeros(2))]
+    blobs = [wire._array_blob(np.zeros(2))[1]]
     with pytest.raises(wire.WireError):
         _JudgeCodec(None).decode_message(node, blobs)
 
