@@ -23,16 +23,15 @@ always goes on.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import nbformat
-from nbgrader.api import MissingEntry
-from nbgrader.apps import NbGraderAPI
 
-from grader import gradebook, pool, release, results
-from grader.blueprint import expanded_tests
+from grader import pool, results
 from grader.course_secret import course_secret, grading_secret, submission_secret
 from grader.errors import GraderError
 from grader.intake import assignment_max_score, notebook_problem
@@ -45,24 +44,46 @@ log = logging.getLogger(__name__)
 ENGINES = ("auto", "sandbox", "nbgrader")
 
 
-def prepare_gradebook(course: Course, assignment: str) -> None:
-    """Load the assignment's source cells (with the hidden tests) into the workdir gradebook.
+def prepare_gradebook(course: Course, assignment: str) -> dict[str, dict[str, str]]:
+    """Load the assignment's source cells (with the hidden tests) into the workdir gradebook;
+    return the test sources as nbgrader saved them there, per notebook (AUTOTEST expanded,
+    see :func:`grader.blueprint.expanded_tests`).
 
-    Skipped when the gradebook already holds this exact version of the source notebooks.
+    Skipped when the gradebook already holds this exact version of the source notebooks: the
+    tests saved with it are then read from a file beside its stamp, without opening it.
     """
     course.workdir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     for path in course.source_notebooks(assignment):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     stamp = course.workdir / "release" / f"{assignment}.source-sha256"
+    saved = stamp.with_suffix(".tests.json")
     if (
         course.gradebook_path.exists()
         and stamp.exists()
         and stamp.read_text() == digest.hexdigest()
     ):
-        return
-    release.generate(course, assignment, course.workdir / "release", course.db_url)
+        try:
+            tests = json.loads(saved.read_text(encoding="utf-8"))
+            if isinstance(tests, dict) and tests.get("source-sha256") == digest.hexdigest():
+                return tests["tests"]
+        except (OSError, ValueError, KeyError):
+            pass  # prepared by an older version, or the file was damaged: read the gradebook
+    else:
+        from grader import release
+
+        release.generate(course, assignment, course.workdir / "release", course.db_url)
+    from grader.blueprint import expanded_tests
+
+    tests = {
+        nb.stem: expanded_tests(course.db_url, assignment, nb.stem)
+        for nb in course.source_notebooks(assignment)
+    }
+    saved.write_text(
+        json.dumps({"source-sha256": digest.hexdigest(), "tests": tests}), encoding="utf-8"
+    )
     stamp.write_text(digest.hexdigest())
+    return tests
 
 
 def collected_students(course: Course, assignment: str) -> list[str]:
@@ -146,7 +167,7 @@ def autograde(
         return []
     engine, why = choose_engine(course, assignment, engine)
     log.info("%s: %s engine (%s)", assignment, engine, why)
-    prepare_gradebook(course, assignment)
+    expanded = prepare_gradebook(course, assignment)
     max_score = assignment_max_score(course, assignment)
     done: list[results.Result] = []
 
@@ -169,6 +190,8 @@ def autograde(
             why,
         )
     if engine == "nbgrader":
+        from nbgrader.apps import NbGraderAPI
+
         api = NbGraderAPI(config=course.nbgrader_config())
         for student in todo:
             folder = course.submitted_dir / student / assignment
@@ -177,10 +200,6 @@ def autograde(
                 finish(grade_in_kernel(api, course, assignment, student, max_score))
         return done
 
-    expanded = {
-        nb.stem: expanded_tests(course.db_url, assignment, nb.stem)
-        for nb in course.source_notebooks(assignment)
-    }
     job = SandboxJob(
         course, assignment, max_score, limits or Limits(), bwrap_path(), secret, expanded
     )
@@ -188,6 +207,7 @@ def autograde(
         return _on_cluster(job, todo, scheduler, container_is_sandbox, finish)
     if job.bwrap is None:
         log.warning("bubblewrap is not available: student code runs with resource limits only")
+    _preload(course, assignment, expanded)
     pool.run(
         job.grade,
         todo,
@@ -195,6 +215,7 @@ def autograde(
         state=course.workdir / "pool" / assignment,
         memory_mb=grader_memory_mb,
         on_result=lambda result: finish(record(course, result)),
+        on_started=_load_recording,
         on_give_up=lambda student, reason: finish(
             _ungradable(student, assignment, max_score, reason)
         ),
@@ -341,16 +362,44 @@ def grade_submission(
     )
 
 
+def _preload(course: Course, assignment: str, expanded: dict) -> None:
+    """Read the source notebooks and import what their setup cells import, here, before the
+    grading processes are forked: each inherits them instead of doing it again."""
+    for source in course.source_notebooks(assignment):
+        for name in sorted(Blueprint.from_source(source, expanded.get(source.stem)).setup_imports):
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001  (the setup cell will say so where it runs)
+                log.debug("could not preload %s", name)
+
+
+def _load_recording() -> None:
+    """Import nbgrader (about 0.6 s) while the grading processes grade: the first result
+    needs it."""
+    from grader import gradebook
+
+    gradebook.faster_nbgrader()
+
+
 def record(course: Course, result: results.Result) -> results.Result:
     """Record a sandbox result in nbgrader's gradebook and autograded folder, as nbgrader's own
-    autograde would (see :mod:`grader.gradebook`), so that formgrader shows it."""
+    autograde would (see :mod:`grader.gradebook`), so that formgrader shows it.
+
+    nbgrader is imported here, not before the grading processes start: the command's first
+    result arrives while they grade the others."""
+    from grader import gradebook
+
     return gradebook.record(course, result.assignment, result)
 
 
 def grade_in_kernel(
-    api: NbGraderAPI, course: Course, assignment: str, student: str, max_score: float
+    api, course: Course, assignment: str, student: str, max_score: float
 ) -> results.Result:
     """Run nbgrader's autograde for one student and read the scores back from the gradebook."""
+    from nbgrader.api import MissingEntry
+
+    from grader import gradebook
+
     outcome = api.autograde(assignment, student, force=True, create=True)
     if not outcome["success"]:
         return _ungradable(

@@ -18,6 +18,7 @@ them back from there, so the tests the grader runs are exactly those nbgrader wo
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -62,7 +63,16 @@ class Blueprint:
     @classmethod
     def from_source(cls, path: Path, expanded: dict[str, str] | None = None) -> Blueprint:
         """Read ``path``; ``expanded`` maps a test's grade_id to its source as nbgrader saved
-        it in the gradebook (AUTOTEST directives expanded), see :func:`expanded_tests`."""
+        it in the gradebook (AUTOTEST directives expanded), see :func:`expanded_tests`.
+
+        Read once per process for each version of the file (a grading process grades many
+        submissions against one source): the blueprint is immutable, its analyses cached."""
+        stat = Path(path).stat()
+        items = tuple(sorted((expanded or {}).items()))
+        return _from_source(cls, str(path), stat.st_mtime_ns, stat.st_size, items)
+
+    @classmethod
+    def _read(cls, path: Path, expanded: dict[str, str] | None) -> Blueprint:
         cells = []
         for cell in nbformat.read(path, 4).cells:
             if cell.cell_type != "code":
@@ -87,23 +97,23 @@ class Blueprint:
             return self
         return replace(self, data_files=data_files(folder))
 
-    @property
+    @functools.cached_property
     def setup(self) -> list[str]:
         return [c.source for c in self.cells if c.kind == "setup"]
 
-    @property
+    @functools.cached_property
     def tests(self) -> list[tuple[str, float, str]]:
         return [(c.grade_id, c.points, c.source) for c in self.cells if c.kind == "test"]
 
-    @property
+    @functools.cached_property
     def answers(self) -> list[tuple[str, list[str]]]:
         return [(c.grade_id, _defined_names(c.source)) for c in self.cells if c.kind == "answer"]
 
-    @property
+    @functools.cached_property
     def names(self) -> list[str]:
         return [name for _, names in self.answers for name in names]
 
-    @property
+    @functools.cached_property
     def classes(self) -> frozenset[str]:
         out = set()
         for c in self.cells:
@@ -111,21 +121,28 @@ class Blueprint:
                 out |= {n.name for n in _parse(c.source).body if isinstance(n, ast.ClassDef)}
         return frozenset(out)
 
-    @property
+    @functools.cached_property
     def has_unexpanded_autotest(self) -> bool:
         return any(c.kind == "test" and _AUTOTEST.search(c.source) for c in self.cells)
 
-    @property
+    @functools.cached_property
     def uses_torch(self) -> bool:
         """Whether the instructor's own cells (setup, tests) import torch."""
         return any(_imports_torch(c.source) for c in self.cells if c.kind in ("setup", "test"))
 
-    @property
+    @functools.cached_property
+    def setup_imports(self) -> frozenset[str]:
+        """Modules the locked setup cells import (dotted names as written)."""
+        return frozenset(
+            m for c in self.cells if c.kind == "setup" for m in imported_modules(c.source, False)
+        )
+
+    @functools.cached_property
     def instructor_imports(self) -> frozenset[str]:
         """Top-level modules any instructor cell imports (setup, answers, tests, plain)."""
         return frozenset(m for c in self.cells for m in imported_modules(c.source))
 
-    @property
+    @functools.cached_property
     def answer_imports(self) -> frozenset[str]:
         """Top-level modules the reference answers and the unmarked cells import: what a
         student's answer may import too."""
@@ -135,6 +152,11 @@ class Blueprint:
             if c.kind in ("answer", "plain")
             for m in imported_modules(c.source)
         )
+
+
+@functools.lru_cache(maxsize=32)
+def _from_source(cls, path: str, mtime_ns: int, size: int, expanded: tuple) -> Blueprint:
+    return cls._read(Path(path), dict(expanded))
 
 
 def data_files(folder: Path) -> tuple[Path, ...]:
@@ -236,15 +258,17 @@ def expanded_tests(db_url: str, assignment: str, notebook: str) -> dict[str, str
     return out
 
 
-def imported_modules(source: str) -> set[str]:
-    """The top-level module names ``source`` imports (by AST; empty if it does not parse)."""
+@functools.lru_cache(maxsize=1024)
+def imported_modules(source: str, top: bool = True) -> frozenset[str]:
+    """The module names ``source`` imports (by AST; empty if it does not parse): top-level
+    names (``scipy``), or with ``top=False`` as written (``scipy.special``)."""
     out: set[str] = set()
     for node in ast.walk(_parse(source)):
         if isinstance(node, ast.Import):
-            out |= {a.name.split(".")[0] for a in node.names}
+            out |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            out.add(node.module.split(".")[0])
-    return out
+            out.add(node.module)
+    return frozenset(m.split(".")[0] for m in out) if top else frozenset(out)
 
 
 def _parse(source: str) -> ast.Module:

@@ -90,6 +90,13 @@ def _collect(args: argparse.Namespace, course: Course) -> int:
         f"{len(unowned)} file(s) belonging to nobody refused; every file is listed in "
         f"{course.workdir / 'intake' / args.assignment / 'manifest.json'}"
     )
+    # The gradebook is made ready for autograde now, once (autograde would do it otherwise).
+    from grader.autograde import prepare_gradebook
+
+    try:
+        prepare_gradebook(course, args.assignment)
+    except GraderError as exc:
+        _say(f"the gradebook could not be prepared yet ({exc}); autograde tries again")
     return EXIT_OK
 
 

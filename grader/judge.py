@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import inspect
 import io
 import os
@@ -293,12 +294,18 @@ def _run_steps(remote, namespace, steps, verdict, testdir, cwd) -> None:
         remote.close()
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str, label: str) -> types.CodeType:
+    """The instructor's cells, compiled once per grading process (code objects are immutable)."""
+    return compile(source, label, "exec")
+
+
 def _run_setup(remote: Remote, namespace: TestNamespace, step: Step) -> None:
     """Run an instructor's locked cell here too, so the tests have its names."""
     before = set(dict.keys(namespace))
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         try:
-            exec(compile(step.source, f"<setup {step.label}>", "exec"), namespace)
+            exec(_compiled(step.source, f"<setup {step.label}>"), namespace)
         except Exception:  # noqa: S110  the same cell's error is recorded on the student's side
             pass
     for name in set(dict.keys(namespace)) - before:
@@ -343,7 +350,7 @@ def _run_part(
         warnings.resetwarnings()
         warnings.simplefilter("default")
         try:
-            exec(compile(code, label, "exec"), namespace)
+            exec(_compiled(code, label), namespace)
         except StudentCrash as exc:
             return f"hidden checks: {exc}" if hidden else clean(str(exc)), ""
         except Exception as exc:

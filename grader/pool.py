@@ -82,12 +82,15 @@ def run(
     on_result: Callable,
     on_give_up: Callable[[str, str], None],
     on_error: Callable[[str, BaseException], None],
+    on_started: Callable[[], None] | None = None,
 ) -> None:
     """Grade ``students`` with ``grade`` (picklable) in ``workers`` processes.
 
     ``on_result(result)`` for each graded submission, ``on_give_up(student, reason)`` for one
     that killed its worker too often, ``on_error(student, exc)`` for one whose grading raised.
-    ``state`` holds the in-flight markers and attempt counts.
+    ``on_started()`` once the first workers run, in this process, while they grade (work that
+    the results will need, done meanwhile). ``state`` holds the in-flight markers and attempt
+    counts.
     """
     inflight = state / "inflight"
     inflight.mkdir(parents=True, exist_ok=True)
@@ -98,7 +101,10 @@ def run(
         # that a death is blamed on the right one.
         batch, size = (todo, workers) if todo else ([suspects.pop(0)], 1)
         todo = [] if batch is todo else todo
-        left = _round(grade, batch, size, memory_mb, inflight, on_result, on_error, attempts)
+        left = _round(
+            grade, batch, size, memory_mb, inflight, on_result, on_error, attempts, on_started
+        )
+        on_started = None
         if not left:
             continue
         dead = ({m.name for m in inflight.iterdir()} & left) or set(left)
@@ -121,7 +127,9 @@ def run(
                 suspects.append(student)
 
 
-def _round(grade, batch, workers, memory_mb, inflight, on_result, on_error, attempts) -> set:
+def _round(
+    grade, batch, workers, memory_mb, inflight, on_result, on_error, attempts, on_started=None
+) -> set:
     """Grade ``batch`` in one pool; return the students left ungraded because it broke."""
     for marker in inflight.iterdir():
         marker.unlink(missing_ok=True)
@@ -129,7 +137,11 @@ def _round(grade, batch, workers, memory_mb, inflight, on_result, on_error, atte
     with ProcessPoolExecutor(
         max_workers=min(workers, len(batch)), initializer=_init_worker, initargs=(memory_mb,)
     ) as executor:
+        # The pool forks every worker at the first submission: from here on, this process may
+        # import and start threads without a child inheriting a half-held lock.
         futures = {executor.submit(_run, grade, s, inflight): s for s in batch}
+        if on_started is not None:
+            on_started()
         for future in as_completed(futures):
             student = futures[future]
             try:

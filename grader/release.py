@@ -28,6 +28,9 @@ def generate(course: Course, assignment: str, release_dir: Path, db_url: str) ->
     The gradebook at ``db_url`` receives the assignment's source cells (hidden tests included).
     Returns the folder holding the generated notebooks.
     """
+    from grader import gradebook
+
+    gradebook.faster_nbgrader()
     config = course.nbgrader_config()
     config.CourseDirectory.release_directory = str(release_dir)
     config.CourseDirectory.db_url = db_url
