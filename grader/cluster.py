@@ -19,9 +19,10 @@ with that message, unless the instructor declares that the container is the sand
 (``--container-is-sandbox``, or ``RELU_CONTAINER_IS_SANDBOX=1`` in the workers' environment).
 
 A worker that dies mid-task (killed, out of memory) loses nothing: Dask runs its tasks again
-elsewhere. A submission whose grading killed workers more than the scheduler allows
-(``distributed.scheduler.allowed-failures``, 3 by default) is recorded ungradable with that
-reason, and the cluster goes on with the others.
+elsewhere. Dask counts a death against every task the dead worker held, so a submission whose
+worker died more often than the scheduler allows (``distributed.scheduler.allowed-failures``,
+3 by default) is graded again afterwards, alone; only if its workers die again while it is the
+only task is it recorded ungradable with that reason. The cluster goes on with the others.
 
 Run each worker with ``--nthreads 1`` (use ``--nworkers`` for parallelism): grading changes the
 process's working folder and standard streams while a notebook runs; a lock keeps two gradings
@@ -146,8 +147,7 @@ def run(
     connect_timeout: float = 30,
 ) -> None:
     """Grade ``works`` on the cluster whose scheduler is at ``address``."""
-    from distributed import Client, as_completed
-    from distributed.scheduler import KilledWorker
+    from distributed import Client
 
     try:
         client = Client(address, timeout=connect_timeout)
@@ -155,29 +155,46 @@ def run(
         raise GraderError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     run_id = uuid.uuid4().hex[:8]
     try:
-        futures = {
-            client.submit(
-                grade_work, w, key=f"relu-grade-{run_id}-{w.assignment}-{w.student}", pure=False
-            ): w
-            for w in works
-        }
-        for future in as_completed(futures):
-            work = futures[future]
-            try:
-                result = future.result()
-            except KilledWorker:
+        # Dask counts a worker's death against every task the worker held, not only the one
+        # that killed it: a submission that shared a worker with a poisonous one can be
+        # KilledWorker too. Those are graded again afterwards, one at a time, so that a death
+        # is blamed on the submission that caused it (as grader.pool does on this machine).
+        suspects = _wave(client, works, run_id, on_result, on_error)
+        for n, work in enumerate(suspects, 1):
+            if _wave(client, [work], f"{run_id}-alone{n}", on_result, on_error):
                 on_give_up(
                     work.student,
-                    "grading it killed the cluster's workers again and again (out of memory or "
-                    "a crash); it was not graded",
+                    "grading it killed the cluster's workers again and again, also when it was "
+                    "graded alone (out of memory or a crash); it was not graded",
                 )
-            except SandboxUnavailable as exc:
-                for other in futures:
-                    other.cancel()
-                raise GraderError(str(exc)) from None
-            except Exception as exc:  # the grader failed on this submission
-                on_error(work.student, exc)
-            else:
-                on_result(result)
     finally:
         client.close()
+
+
+def _wave(client, works: list[Work], run_id: str, on_result, on_error) -> list[Work]:
+    """Grade ``works`` at once; return those whose workers died too often (KilledWorker)."""
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    futures = {
+        client.submit(
+            grade_work, w, key=f"relu-grade-{run_id}-{w.assignment}-{w.student}", pure=False
+        ): w
+        for w in works
+    }
+    killed = []
+    for future in as_completed(futures):
+        work = futures[future]
+        try:
+            result = future.result()
+        except KilledWorker:
+            killed.append(work)
+        except SandboxUnavailable as exc:
+            for other in futures:
+                other.cancel()
+            raise GraderError(str(exc)) from None
+        except Exception as exc:  # the grader failed on this submission
+            on_error(work.student, exc)
+        else:
+            on_result(result)
+    return killed
