@@ -214,7 +214,9 @@ def autograde(
         workers=workers,
         state=course.workdir / "pool" / assignment,
         memory_mb=grader_memory_mb,
-        on_result=lambda result: finish(record(course, result)),
+        # Recorded one at a time as each arrives (recording a batch at once saves a third of
+        # its work, but leaves a batch to record after the last submission is graded).
+        on_result=lambda result: finish(record_many(course, assignment, [result])[0]),
         on_started=_load_recording,
         on_give_up=lambda student, reason: finish(
             _ungradable(student, assignment, max_score, reason)
@@ -258,22 +260,25 @@ def _on_cluster(job, todo, scheduler, container_is_sandbox, finish) -> list[resu
         )
     done: list[results.Result] = []
 
-    def keep(result: results.Result) -> None:
-        done.append(result)
-        finish(record(course, result))
+    def keep(found: list[results.Result]) -> None:
+        for result in record_many(course, assignment, found):
+            done.append(result)
+            finish(result)
 
     cluster.run(
         scheduler,
         works,
-        on_result=keep,
-        on_give_up=lambda s, why: keep(_ungradable(s, assignment, job.max_score, why)),
+        on_results=keep,
+        on_give_up=lambda s, why: keep([_ungradable(s, assignment, job.max_score, why)]),
         on_error=lambda s, exc: keep(
-            _ungradable(
-                s,
-                assignment,
-                job.max_score,
-                f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]})",
-            )
+            [
+                _ungradable(
+                    s,
+                    assignment,
+                    job.max_score,
+                    f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]})",
+                )
+            ]
         ),
     )
     return done
@@ -365,31 +370,35 @@ def grade_submission(
 def _preload(course: Course, assignment: str, expanded: dict) -> None:
     """Read the source notebooks and import what their setup cells import, here, before the
     grading processes are forked: each inherits them instead of doing it again."""
+    from grader.template import FIRST_USE_IMPORTS
+
     for source in course.source_notebooks(assignment):
-        for name in sorted(Blueprint.from_source(source, expanded.get(source.stem)).setup_imports):
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001  (the setup cell will say so where it runs)
-                log.debug("could not preload %s", name)
+        names = Blueprint.from_source(source, expanded.get(source.stem)).setup_imports
+        for name in sorted(names):
+            for module in (name, *FIRST_USE_IMPORTS.get(name.split(".")[0], ())):
+                try:
+                    importlib.import_module(module)
+                except Exception:  # noqa: BLE001  (the setup cell will say so where it runs)
+                    log.debug("could not preload %s", module)
 
 
 def _load_recording() -> None:
-    """Import nbgrader (about 0.6 s) while the grading processes grade: the first result
-    needs it."""
+    """Import nbgrader (about 0.6 s) while the grading processes grade: the results need it."""
     from grader import gradebook
 
     gradebook.faster_nbgrader()
 
 
-def record(course: Course, result: results.Result) -> results.Result:
-    """Record a sandbox result in nbgrader's gradebook and autograded folder, as nbgrader's own
-    autograde would (see :mod:`grader.gradebook`), so that formgrader shows it.
+def record_many(course: Course, assignment: str, found: list) -> list[results.Result]:
+    """Record sandbox results in nbgrader's gradebook and autograded folder, as nbgrader's own
+    autograde would (see :mod:`grader.gradebook`), so that formgrader shows them; several at
+    once in one run of nbgrader's autograde.
 
-    nbgrader is imported here, not before the grading processes start: the command's first
-    result arrives while they grade the others."""
+    nbgrader is imported here (or by :func:`_load_recording`), not by the command before the
+    grading processes start."""
     from grader import gradebook
 
-    return gradebook.record(course, result.assignment, result)
+    return gradebook.record_many(course, assignment, found)
 
 
 def grade_in_kernel(

@@ -141,7 +141,7 @@ def run(
     address: str,
     works: list[Work],
     *,
-    on_result: Callable[[results.Result], None],
+    on_results: Callable[[list[results.Result]], None],
     on_give_up: Callable[[str, str], None],
     on_error: Callable[[str, BaseException], None],
     connect_timeout: float = 30,
@@ -159,9 +159,9 @@ def run(
         # that killed it: a submission that shared a worker with a poisonous one can be
         # KilledWorker too. Those are graded again afterwards, one at a time, so that a death
         # is blamed on the submission that caused it (as grader.pool does on this machine).
-        suspects = _wave(client, works, run_id, on_result, on_error)
+        suspects = _wave(client, works, run_id, on_results, on_error)
         for n, work in enumerate(suspects, 1):
-            if _wave(client, [work], f"{run_id}-alone{n}", on_result, on_error):
+            if _wave(client, [work], f"{run_id}-alone{n}", on_results, on_error):
                 on_give_up(
                     work.student,
                     "grading it killed the cluster's workers again and again, also when it was "
@@ -171,7 +171,7 @@ def run(
         client.close()
 
 
-def _wave(client, works: list[Work], run_id: str, on_result, on_error) -> list[Work]:
+def _wave(client, works: list[Work], run_id: str, on_results, on_error) -> list[Work]:
     """Grade ``works`` at once; return those whose workers died too often (KilledWorker)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
@@ -183,18 +183,21 @@ def _wave(client, works: list[Work], run_id: str, on_result, on_error) -> list[W
         for w in works
     }
     killed = []
-    for future in as_completed(futures):
-        work = futures[future]
-        try:
-            result = future.result()
-        except KilledWorker:
-            killed.append(work)
-        except SandboxUnavailable as exc:
-            for other in futures:
-                other.cancel()
-            raise GraderError(str(exc)) from None
-        except Exception as exc:  # the grader failed on this submission
-            on_error(work.student, exc)
-        else:
-            on_result(result)
+    # Results that arrived while the last ones were being saved come as one batch.
+    for finished in as_completed(futures).batches():
+        found = []
+        for future in finished:
+            work = futures[future]
+            try:
+                found.append(future.result())
+            except KilledWorker:
+                killed.append(work)
+            except SandboxUnavailable as exc:
+                for other in futures:
+                    other.cancel()
+                raise GraderError(str(exc)) from None
+            except Exception as exc:  # the grader failed on this submission
+                on_error(work.student, exc)
+        if found:
+            on_results(found)
     return killed

@@ -243,8 +243,12 @@ def _wait(pid: int, done: dict[int, int], within_s: float | None) -> None:
 
 #: What every template imports before its first child: numpy and what the course's setup cells
 #: import besides (scipy.special alone takes about 0.2 s to import); a module that is not
-#: installed is skipped. The torch kind imports torch too.
+#: installed is skipped. The torch kind imports torch too, and what torch imports on first use.
 PRELOAD = ("numpy", "scipy.special")
+#: Modules a library imports only when first used, and what uses them: without them each child
+#: would import them again. ``torch.autograd.grad`` with explicit gradients imports
+#: torch.fx.experimental.symbolic_shapes and with it sympy (about 0.4 s a child).
+FIRST_USE_IMPORTS = {"torch": ("torch.fx.experimental.symbolic_shapes",)}
 
 
 def serve(ctl: socket.socket, torch: bool) -> None:
@@ -253,7 +257,7 @@ def serve(ctl: socket.socket, torch: bool) -> None:
 
     import grader.student  # noqa: F401  (and grader.wire, numpy)
 
-    for name in PRELOAD + (("torch",) if torch else ()):
+    for name in PRELOAD + (("torch", *FIRST_USE_IMPORTS["torch"]) if torch else ()):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     libc = _Libc()

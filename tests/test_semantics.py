@@ -233,6 +233,7 @@ def graded(tmp_path_factory):
         assert cli.main([*args, "export", "--csv", str(root / f"{engine}.csv")]) == 0
         rows = csv.DictReader(open(root / f"{engine}.csv", encoding="utf-8"))
         scores[engine] = {r["student_id"]: r for r in rows}
+    scores["root"] = root
     return scores
 
 
@@ -280,4 +281,45 @@ def test_a_duplicated_answer_cell_counts_as_the_kernel_runs_it(graded):
     assert row["score"] == str(len(TESTS)), f"the second, correct copy should count: {row}"
     assert graded["nbgrader"]["duplicated_answer_cell"]["status"] == "ungradable", (
         "plain nbgrader graded a duplicated answer cell: update DUPLICATED's note"
+    )
+
+
+def test_a_batch_is_recorded_in_the_gradebook_as_one_at_a_time(graded, monkeypatch):
+    """gradebook.record_many (the cluster's results, recorded in one run of nbgrader's
+    autograde) leaves the gradebook as recording each result alone does; a batch holding a
+    notebook nbgrader cannot record falls back to one at a time, so only that one says so."""
+    from grader import autograde, gradebook, results
+    from grader.sandbox import Limits, bwrap_path
+
+    root = graded["root"]
+    one_by_one = Course(root=root, workdir=root / "grading-sandbox")
+    course = Course(root=root, workdir=root / "grading-batch")
+    course_secret.share(one_by_one.workdir, course.workdir)
+    args = ["--root", str(root), "--workdir", str(course.workdir)]
+    assert cli.main([*args, "collect", ASSIGNMENT, str(root / "inbox")]) == 0
+    secret = course_secret.course_secret(course.workdir)
+    expanded = autograde.prepare_gradebook(course, ASSIGNMENT)
+    job = autograde.SandboxJob(course, ASSIGNMENT, 0.0, Limits(), bwrap_path(), secret, expanded)
+    bad = "duplicated_answer_cell"  # nbgrader 0.9.6 cannot record it
+    students = sorted(s for s in graded["sandbox"] if s != bad)
+
+    def alone(*_):
+        raise AssertionError("the batch was recorded one at a time")
+
+    with monkeypatch.context() as m:
+        m.setattr(gradebook, "record", alone)
+        recorded = gradebook.record_many(course, ASSIGNMENT, [job.grade(s) for s in students])
+    assert [r.student_id for r in recorded] == students
+    for r in recorded:
+        expected = gradebook.read_scores(one_by_one, ASSIGNMENT, r.student_id)
+        assert gradebook.read_scores(course, ASSIGNMENT, r.student_id) == expected, r.student_id
+        assert (r.tests, r.score) == expected, r.student_id
+        assert r.status == results.GRADED and "not recorded" not in r.reason, r
+        assert (course.autograded_dir / r.student_id / ASSIGNMENT / NOTEBOOK).is_file()
+
+    mixed = gradebook.record_many(course, ASSIGNMENT, [job.grade(bad), job.grade("reference")])
+    assert "not recorded in nbgrader's gradebook" in mixed[0].reason, mixed[0]
+    assert "not recorded" not in mixed[1].reason, mixed[1]
+    assert (mixed[1].tests, mixed[1].score) == gradebook.read_scores(
+        one_by_one, ASSIGNMENT, "reference"
     )
