@@ -57,7 +57,7 @@ def prepare_gradebook(course: Course, assignment: str) -> dict[str, dict[str, st
     for path in course.source_notebooks(assignment):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     stamp = course.workdir / "release" / f"{assignment}.source-sha256"
-    saved = stamp.with_suffix(".tests.json")
+    saved = stamp.parent / f"{assignment}.tests.json"
     if (
         course.gradebook_path.exists()
         and stamp.exists()
