@@ -80,13 +80,11 @@ def main() -> int:
         local, scores = timed(template, tmp / "local", workers=1)
         cluster = Cluster(tmp / "cluster")
         try:
-            for worker in cluster.workers[1:]:
-                cluster.kill(worker)
-            cluster.workers = cluster.workers[:1]
-            time.sleep(2)
+            cluster.add_worker("w0")
+            cluster.ready()
             one, one_scores = timed(template, tmp / "one", scheduler=cluster.address)
-            cluster.workers.append(cluster.add_worker())
-            cluster._wait_for(2)
+            cluster.add_worker("w1")
+            cluster.ready()
             two, two_scores = timed(template, tmp / "two", scheduler=cluster.address)
         finally:
             cluster.stop()
