@@ -136,3 +136,24 @@ def test_notebook_ends_with_the_summary_and_explains_checks_and_colab(assignment
         assert needed in text, f"{assignment}: the notebook does not say {needed!r}"
     role = re.search(r"\{(doc|ref|numref|eq|term|download)\}`", text)
     assert not role, f"{assignment}: a raw MyST role {role.group(0) if role else ''}"
+
+
+#: A relative error divided by a bare sum of norms: 0/0 (nan, a failed check) when the answer
+#: and the expected value are both zero, which random hidden inputs sometimes make them (all of
+#: x positive leaves PReLU's dalpha at 0: a correct student lost points on 1 draw in 128).
+BARE_NORM_SUM = re.compile(r"/\s*\(\s*np\.linalg\.norm\([^()]*\)\s*\+\s*np\.linalg\.norm\(")
+
+
+@pytest.mark.parametrize("assignment, nb", NOTEBOOKS)
+def test_relative_errors_survive_two_zero_arrays(assignment, nb):
+    bare = [
+        line.strip()
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for line in cell.source.splitlines()
+        if BARE_NORM_SUM.search(line)
+    ]
+    assert not bare, (
+        f"{assignment}: a relative error divides by a sum of norms that may be 0 (use "
+        f"max(..., 1e-300)): {bare}"
+    )
