@@ -222,6 +222,18 @@ def _saved(course: Course) -> dict[str, int]:
     return {p.stem: p.stat().st_mtime_ns for p in course.results_dir.rglob("*.json")}
 
 
+def _grade_on(address: str, course: Course, limits: Limits = LIMITS, **options) -> None:
+    """Grade ``course``'s pending a1 submissions with the sandbox engine on the cluster."""
+    autograde_module.autograde(
+        course=course,
+        assignment=ASSIGNMENT,
+        engine="sandbox",
+        limits=limits,
+        scheduler=address,
+        **options,
+    )
+
+
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
     """The class, collected and with its gradebook prepared, once: each test grades a copy."""
@@ -265,13 +277,7 @@ def cluster(clusters):
 
 def test_the_cluster_gives_the_local_results_test_by_test(cluster, local, template, tmp_path):
     course = _copy(template, tmp_path)
-    autograde_module.autograde(
-        course=course,
-        assignment=ASSIGNMENT,
-        engine="sandbox",
-        limits=LIMITS,
-        scheduler=cluster.address,
-    )
+    _grade_on(cluster.address, course)
     remote = _graded(course)
     assert remote == local, {
         k: (remote.get(k), local[k]) for k in local if remote.get(k) != local[k]
@@ -297,13 +303,7 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, local, template, tmp_pat
 
     def grade():
         try:
-            autograde_module.autograde(
-                course=course,
-                assignment=ASSIGNMENT,
-                engine="sandbox",
-                limits=LIMITS,
-                scheduler=cluster.address,
-            )
+            _grade_on(cluster.address, course)
         except BaseException as exc:  # reported by the test below
             errors.append(exc)
 
@@ -376,13 +376,7 @@ def test_a_submission_that_kills_workers_is_given_up_alone(clusters, local, temp
     course = _copy(template, tmp_path, only=INNOCENT)
     _collect(course, {"poison": POISON}, tmp_path / "late")
     small.ready()
-    autograde_module.autograde(
-        course=course,
-        assignment=ASSIGNMENT,
-        engine="sandbox",
-        limits=Limits(timeout_s=20, memory_mb=4096),
-        scheduler=small.address,
-    )
+    _grade_on(small.address, course, limits=Limits(timeout_s=20, memory_mb=4096))
     graded = {r.student_id: r for r in results.load_results(course, ASSIGNMENT)}
     assert graded["poison"].status == "ungradable", graded["poison"]
     assert "killed the cluster's workers" in graded["poison"].reason
@@ -408,22 +402,9 @@ def test_a_worker_without_bubblewrap_refuses_unless_told(clusters, local, templa
     course = _copy(template, tmp_path, only=["reference_a"])
     bare.ready()
     with pytest.raises(GraderError, match="no usable bubblewrap"):
-        autograde_module.autograde(
-            course=course,
-            assignment=ASSIGNMENT,
-            engine="sandbox",
-            limits=LIMITS,
-            scheduler=bare.address,
-        )
+        _grade_on(bare.address, course)
     assert not _saved(course), "a refused run recorded a result"
-    autograde_module.autograde(
-        course=course,
-        assignment=ASSIGNMENT,
-        engine="sandbox",
-        limits=LIMITS,
-        scheduler=bare.address,
-        container_is_sandbox=True,
-    )
+    _grade_on(bare.address, course, container_is_sandbox=True)
     (result,) = results.load_results(course, ASSIGNMENT)
     assert result.score == result.max_score, result
     assert _graded(course) == {"reference_a": local["reference_a"]}
