@@ -136,6 +136,17 @@ def _outcomes(course: Course, assignment: str, result: results.Result) -> dict:
     return cells
 
 
+def _recording_api(course: Course, assignment: str, graded: list[results.Result]) -> NbGraderAPI:
+    """nbgrader's API configured to record ``graded``: its autograde steps with their outcomes."""
+    faster_nbgrader()
+    config = course.nbgrader_config()
+    config.Autograde.autograde_preprocessors = _pipeline()
+    config.RecordedOutcomes.outcomes = {
+        r.student_id: _outcomes(course, assignment, r) for r in graded
+    }
+    return NbGraderAPI(config=config)
+
+
 class _Batch(Autograde):
     """nbgrader's autograde over the submissions of ``students`` only (one run for several)."""
 
@@ -155,13 +166,7 @@ def record_many(
     graded = [r for r in found if r.status == results.GRADED]
     if len(graded) < 2:
         return [record(course, assignment, r) for r in found]
-    faster_nbgrader()
-    config = course.nbgrader_config()
-    config.Autograde.autograde_preprocessors = _pipeline()
-    config.RecordedOutcomes.outcomes = {
-        r.student_id: _outcomes(course, assignment, r) for r in graded
-    }
-    api = NbGraderAPI(config=config)
+    api = _recording_api(course, assignment, graded)
     with utils.temp_attrs(api.coursedir, assignment_id=assignment, student_id="*"):
         app = _Batch(coursedir=api.coursedir, parent=api)
         app.force, app.create_student = True, True
@@ -185,11 +190,7 @@ def record(course: Course, assignment: str, result: results.Result) -> results.R
     """
     if result.status != results.GRADED:
         return result
-    faster_nbgrader()
-    config = course.nbgrader_config()
-    config.Autograde.autograde_preprocessors = _pipeline()
-    config.RecordedOutcomes.outcomes = {result.student_id: _outcomes(course, assignment, result)}
-    ran = NbGraderAPI(config=config).autograde(
+    ran = _recording_api(course, assignment, [result]).autograde(
         assignment, result.student_id, force=True, create=True
     )
     if not ran["success"]:
