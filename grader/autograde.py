@@ -208,29 +208,29 @@ def autograde(
     if job.bwrap is None:
         log.warning("bubblewrap is not available: student code runs with resource limits only")
     _preload(course, assignment, expanded)
-    pool.run(
-        job.grade,
-        todo,
-        workers=workers,
-        state=course.workdir / "pool" / assignment,
-        memory_mb=grader_memory_mb,
-        # Recorded one at a time as each arrives (recording a batch at once saves a third of
-        # its work, but leaves a batch to record after the last submission is graded).
-        on_result=lambda result: finish(record_many(course, assignment, [result])[0]),
-        on_started=_load_recording,
-        on_give_up=lambda student, reason: finish(
-            _ungradable(student, assignment, max_score, reason)
-        ),
-        on_error=lambda student, exc: finish(
-            _ungradable(
-                student,
-                assignment,
-                max_score,
-                f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]}); "
-                "re-run with --retry-ungradable after fixing the cause",
-            )
-        ),
-    )
+    with Recording(course, assignment) as recording:
+        pool.run(
+            job.grade,
+            todo,
+            workers=workers,
+            state=course.workdir / "pool" / assignment,
+            memory_mb=grader_memory_mb,
+            # Recorded one at a time as each arrives, while the workers grade the next ones.
+            on_result=lambda result: finish(recording.record([result])[0]),
+            on_started=recording.start,
+            on_give_up=lambda student, reason: finish(
+                _ungradable(student, assignment, max_score, reason)
+            ),
+            on_error=lambda student, exc: finish(
+                _ungradable(
+                    student,
+                    assignment,
+                    max_score,
+                    f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]}); "
+                    "re-run with --retry-ungradable after fixing the cause",
+                )
+            ),
+        )
     return done
 
 
@@ -259,28 +259,29 @@ def _on_cluster(job, todo, scheduler, container_is_sandbox, finish) -> list[resu
             )
         )
     done: list[results.Result] = []
+    with Recording(course, assignment) as recording:
 
-    def keep(found: list[results.Result]) -> None:
-        for result in record_many(course, assignment, found):
-            done.append(result)
-            finish(result)
+        def keep(found: list[results.Result]) -> None:
+            for result in recording.record(found):
+                done.append(result)
+                finish(result)
 
-    cluster.run(
-        scheduler,
-        works,
-        on_results=keep,
-        on_give_up=lambda s, why: keep([_ungradable(s, assignment, job.max_score, why)]),
-        on_error=lambda s, exc: keep(
-            [
-                _ungradable(
-                    s,
-                    assignment,
-                    job.max_score,
-                    f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]})",
-                )
-            ]
-        ),
-    )
+        cluster.run(
+            scheduler,
+            works,
+            on_results=keep,
+            on_give_up=lambda s, why: keep([_ungradable(s, assignment, job.max_score, why)]),
+            on_error=lambda s, exc: keep(
+                [
+                    _ungradable(
+                        s,
+                        assignment,
+                        job.max_score,
+                        f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]})",
+                    )
+                ]
+            ),
+        )
     return done
 
 
@@ -382,23 +383,33 @@ def _preload(course: Course, assignment: str, expanded: dict) -> None:
                     log.debug("could not preload %s", module)
 
 
-def _load_recording() -> None:
-    """Import nbgrader (about 0.6 s) while the grading processes grade: the results need it."""
-    from grader import gradebook
+class Recording:
+    """Records sandbox results in nbgrader's gradebook and autograded folder, as nbgrader's own
+    autograde would (see :mod:`grader.gradebook`), so that formgrader shows them; one
+    :class:`gradebook.Recorder` for the whole command.
 
-    gradebook.faster_nbgrader()
+    nbgrader is imported by :meth:`start` (about 0.6 s), which the local pool calls once its
+    grading processes are forked and grading, not by the command before they start."""
 
+    def __init__(self, course: Course, assignment: str):
+        self.course, self.assignment, self.recorder = course, assignment, None
 
-def record_many(course: Course, assignment: str, found: list) -> list[results.Result]:
-    """Record sandbox results in nbgrader's gradebook and autograded folder, as nbgrader's own
-    autograde would (see :mod:`grader.gradebook`), so that formgrader shows them; several at
-    once in one run of nbgrader's autograde.
+    def __enter__(self) -> Recording:
+        return self
 
-    nbgrader is imported here (or by :func:`_load_recording`), not by the command before the
-    grading processes start."""
-    from grader import gradebook
+    def __exit__(self, *exc) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
 
-    return gradebook.record_many(course, assignment, found)
+    def start(self) -> None:
+        if self.recorder is None:
+            from grader import gradebook
+
+            self.recorder = gradebook.Recorder(self.course, self.assignment)
+
+    def record(self, found: list[results.Result]) -> list[results.Result]:
+        self.start()
+        return [self.recorder.record(r) for r in found]
 
 
 def grade_in_kernel(
