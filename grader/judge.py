@@ -95,19 +95,33 @@ class TestNamespace(dict):
     def __init__(self, remote: Remote, modules: frozenset[str]):
         super().__init__()
         self._remote, self._modules = remote, modules
-        #: Handles of the student's functions and classes, for the current test cell.
-        self._handles: dict[str, object] = {}
+        #: Handles of the student's functions and classes, each with the student's namespace
+        #: bindings it was looked up in (:attr:`Remote.bindings`): while they are the same,
+        #: the name is bound to the same object, so the handle stands for it without asking.
+        self._handles: dict[str, tuple[Handle, tuple]] = {}
+        #: Names the student's namespace did not have, likewise: the NameError's text.
+        self._absent: dict[str, tuple[str, tuple]] = {}
 
     def __missing__(self, name: str):
         if name in builtins.__dict__ or name.startswith("__"):
             raise KeyError(name)
-        if name in self._handles:
-            return self._handles[name]
-        value = self._remote.call_target({"sname": name}, (), {}, get=True, label=name)
+        bindings = self._remote.bindings
+        known = self._handles.get(name)
+        if known is not None and known[1] == bindings:
+            return known[0]
+        absent = self._absent.get(name)
+        if absent is not None and absent[1] == bindings:
+            raise NameError(absent[0])
+        try:
+            value = self._remote.call_target({"sname": name}, (), {}, get=True, label=name)
+        except NameError as exc:
+            if self._remote.bindings is not None:
+                self._absent[name] = (str(exc), self._remote.bindings)
+            raise
         if isinstance(value, ModuleName):
             return value.load(self._modules)
-        if isinstance(value, Handle):
-            self._handles[name] = value
+        if isinstance(value, Handle) and self._remote.bindings is not None:
+            self._handles[name] = (value, self._remote.bindings)
         return value
 
     def __contains__(self, name) -> bool:
@@ -142,10 +156,9 @@ class TestNamespace(dict):
             self._remote.delete(name)
 
     def forget_handles(self) -> None:
-        """Before each test cell: the student's cells may have rebound names since. A handle a
-        test bound to a name was bound in the student's namespace too (``__setitem__``), so
-        looking it up again there finds the same object."""
-        self._handles.clear()
+        """Before each test cell: a handle a test bound to a name was bound in the student's
+        namespace too (``__setitem__``), so looking it up again there finds the same object.
+        (The handles looked up are kept: they are checked against the bindings at each use.)"""
         for name, value in list(dict.items(self)):
             if isinstance(value, Handle) and not name.startswith("_"):
                 dict.__delitem__(self, name)

@@ -463,6 +463,10 @@ class Remote:
         self.spent_s = 0.0
         self._t0 = 0.0
         self._over_budget = False
+        #: The student's namespace bindings as of the last reply: (process start, the number
+        #: its process reported), None when unknown. A name looked up in the same bindings
+        #: is bound to the same object (see :class:`grader.judge.TestNamespace`).
+        self.bindings: tuple[int, int] | None = None
 
     def _ensure(self) -> None:
         if self.proc is not None:
@@ -528,6 +532,7 @@ class Remote:
             self._charge()
             self._died(exc, "while running the notebook's cells")
         self._charge()
+        self._note_bindings(header)
         errors = header.get("errors", []) if isinstance(header, dict) else []
         if record and isinstance(errors, list):
             self.cell_errors.extend(e for e in errors[:50] if isinstance(e, dict))
@@ -543,6 +548,10 @@ class Remote:
 
     def _charge(self) -> None:
         self.spent_s += time.monotonic() - self._t0
+
+    def _note_bindings(self, reply) -> None:
+        gen = reply.get("gen") if isinstance(reply, dict) else None
+        self.bindings = (self.restarts, gen) if type(gen) is int else None
 
     def _died(self, exc: BaseException, when: str):
         if isinstance(exc, TimeoutError) and self._over_budget:
@@ -560,6 +569,7 @@ class Remote:
             why = self.proc.exit_description() if self.proc else "the student's process failed"
             why = f"{why} {when}"
         self.crash = why
+        self.bindings = None
         self.crash_detail = f"{type(exc).__name__}: {str(exc)[:300]}"
         if self.proc:
             self.proc.kill()
@@ -690,6 +700,7 @@ class Remote:
             self._charge()
             self._died(exc, f"during a call of {label}")
         self._charge()
+        self._note_bindings(reply)
         # What the student's code printed during the call goes where the kernel would have
         # put it: into the test cell's output (stderr there fails the cell, as in nbgrader).
         if out:

@@ -175,6 +175,22 @@ class Server:
         self.mtwins: dict[int, object] = {}
         #: The forward hooks last reported for each module twin.
         self.hooks_seen: dict[int, list] = {}
+        #: How many times the namespace's bindings have changed, and the bindings last seen.
+        self.generation = 0
+        self._bindings: list = []
+
+    def bindings_generation(self) -> int:
+        """A number that changes whenever a name of the namespace is bound to another object,
+        bound or deleted (compared by identity; the old objects are held, so no id is reused).
+        Every reply carries it: the grader looks a name up again only when it changed."""
+        now = list(self.namespace.items())
+        seen = self._bindings
+        if len(now) != len(seen) or any(
+            a is not b or k != j for (k, a), (j, b) in zip(now, seen, strict=True)
+        ):
+            self.generation += 1
+            self._bindings = now
+        return self.generation
 
     def lookup(self, name: str):
         if name not in self.namespace:
@@ -359,6 +375,7 @@ class Server:
         reply["updates"] = self._changed_twins(out_blobs)
         if self.mtwins:
             reply["hooks"] = self._hook_changes()
+        reply["gen"] = self.bindings_generation()
         wire.send(self.fd_out, reply, out_blobs)
 
     def serve(self) -> None:
@@ -367,7 +384,8 @@ class Server:
             op = header.get("op")
             if op == "cells":
                 errors = self.run_cells(header["cells"])
-                wire.send(self.fd_out, {"op": "ready", "errors": errors})
+                reply = {"op": "ready", "errors": errors, "gen": self.bindings_generation()}
+                wire.send(self.fd_out, reply)
             elif op in ("call", "backward", "del", "set"):
                 self.call(header, blobs)
             elif op == "reset":

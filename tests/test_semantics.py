@@ -4,10 +4,11 @@ Assignment ``a8_semantics`` is written in the styles nbgrader's documentation te
 this course's: answers that are variables, a test of printed output, a test that deletes a
 student's function to see whether another uses it (nbgrader's "ps1"), an exception the test
 expects (raised as a subclass by one student), a data file read by the student and by the test,
-and a name one test cell defines and a later one reads. Four submissions (the reference, the
-untouched notebook, and two written the way students write: helper cells, extra imports, a
-duplicated answer cell, a warning) are graded by both engines; every test cell must get the
-same points from both.
+a name one test cell defines and a later one reads, and a function that rebinds a global name
+(the next lookup, in the same test cell or a later one, sees the new binding). Four
+submissions (the reference, the untouched notebook, and two written the way students write:
+helper cells, extra imports, a duplicated answer cell, a warning) are graded by both engines;
+every test cell must get the same points from both.
 """
 
 from __future__ import annotations
@@ -64,6 +65,19 @@ ANSWERS = {
         return sum(int(line) for line in f)
     ### END SOLUTION
 """,
+    # A function that rebinds a global name: a kernel's next lookup of the name sees it.
+    "switch": """def which():
+    ### BEGIN SOLUTION
+    return "first"
+    ### END SOLUTION
+
+
+def switch():
+    global which
+
+    def which():
+        return "second"
+""",
 }
 
 TESTS = [
@@ -109,6 +123,11 @@ assert buf.getvalue() == "hello\\n", repr(buf.getvalue())""",
     ),
     ("persist_b", "assert table[-1] == 9\nassert sum_of_squares(4) == 14"),
     (
+        "rebinding_seen",
+        'assert which() == "first"\nswitch()\nassert which() == "second", which()',
+    ),
+    ("rebinding_kept", 'assert which() == "second", which()'),
+    (
         "total_from_file",
         "assert read_total() == 7\n"
         'assert read_total() == sum(int(x) for x in open("numbers.txt"))',
@@ -127,6 +146,7 @@ def source_notebook():
         "answer_value": ["value_is_42"],
         "greet": ["greet_prints"],
         "read_total": ["persist_a", "names_in_globals", "persist_b", "total_from_file"],
+        "switch": ["rebinding_seen", "rebinding_kept"],
     }
     tests = dict(TESTS)
     for name, code in ANSWERS.items():
