@@ -81,8 +81,18 @@ def tests_of(workdir: Path, assignment: str) -> dict:
     return {r.student_id: r.tests for r in results.load_results(course, assignment)}
 
 
-def where_time_goes(assignment: str, repeats: int = 5) -> dict[str, float]:
-    """The parts of a command's fixed cost and of one submission's floor, measured alone."""
+#: What ``python -m grader`` imports (grader/__main__.py keeps rfc3987_syntax out), and the
+#: seconds an interpreter takes to start and import it, as last measured.
+IMPORTS = (
+    "import sys; sys.modules.setdefault('rfc3987_syntax', None); "
+    "import grader.cli, grader.autograde"
+)
+IMPORTS_S = [0.0]
+
+
+def where_time_goes(assignment: str, graded: Path, repeats: int = 5) -> dict[str, float]:
+    """The parts of a command's fixed cost and of one submission's floor, measured alone;
+    ``graded`` is a grading folder whose class was graded (its results are recorded again)."""
     from grader import template
     from grader.autograde import prepare_gradebook
     from grader.blueprint import Blueprint
@@ -97,13 +107,8 @@ def where_time_goes(assignment: str, repeats: int = 5) -> dict[str, float]:
             time.perf_counter() - start
         )
     start = time.perf_counter()
-    # As python -m grader imports them (grader/__main__.py keeps rfc3987_syntax out).
-    imports = (
-        "import sys; sys.modules.setdefault('rfc3987_syntax', None); "
-        "import grader.cli, grader.autograde"
-    )
-    subprocess.run([sys.executable, "-c", imports], check=True)
-    parts["interpreter + the grader's imports (command and each pool worker)"] = (
+    subprocess.run([sys.executable, "-c", IMPORTS], check=True, cwd=ROOT)
+    parts["interpreter + the grader's imports (command and each pool worker)"] = IMPORTS_S[0] = (
         time.perf_counter() - start
     )
     torch = Blueprint.from_source(Course(root=ROOT).source_notebooks(assignment)[0]).uses_torch
@@ -127,7 +132,55 @@ def where_time_goes(assignment: str, repeats: int = 5) -> dict[str, float]:
                 time.perf_counter() - start
             ) / repeats
         os.environ.pop(template.ENV_WARM, None)
+        parts.update(_grading_and_recording(assignment, graded, Path(tmp), bwrap, limits))
         template.close_all()
+    return parts
+
+
+def _grading_and_recording(assignment, graded: Path, tmp: Path, bwrap, limits, repeats=5) -> dict:
+    """One submission's own costs in a warm grading process: its grading (the sandbox engine's
+    judge, its student process forked from the template), and recording its result in
+    nbgrader's gradebook (after the command's first, which loads nbgrader)."""
+    import shutil
+
+    import nbformat
+
+    from grader import gradebook
+    from grader.blueprint import Blueprint
+    from grader.judge import judge
+
+    parts = {}
+    course = Course(root=ROOT, workdir=graded)
+    source = course.source_notebooks(assignment)[0]
+    blueprint = Blueprint.from_source(source)
+    student = sorted(p for p in course.submitted_dir.iterdir())[0]
+    notebook = nbformat.read(student / assignment / source.name, 4)
+    judge(blueprint, notebook, limits, bwrap)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        judge(blueprint, notebook, limits, bwrap)
+    parts["grading one submission, warm (grading process and student process)"] = (
+        time.perf_counter() - start
+    ) / repeats
+    copy = tmp / "recorded"
+    shutil.copytree(graded, copy)
+    found = results.load_results(Course(root=ROOT, workdir=copy), assignment)
+    start = time.perf_counter()
+    with gradebook.Recorder(Course(root=ROOT, workdir=copy), assignment) as recorder:
+        recorder.record(found[0])
+        first = time.perf_counter()
+        for result in found[1:]:
+            recorder.record(result)
+        rest = (time.perf_counter() - first) / max(1, len(found) - 1)
+    parts["recording one result in nbgrader's gradebook (each after the first)"] = rest
+    parts["recorder start: its gradebook, source cells and first result (once)"] = (
+        first - start - rest
+    )
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", IMPORTS + ", grader.gradebook"], check=True, cwd=ROOT)
+    parts["nbgrader's import, for recording (once per command, while grading)"] = (
+        time.perf_counter() - start - IMPORTS_S[0]
+    )
     return parts
 
 
@@ -159,6 +212,8 @@ def bench(assignment: str, n: int, workers: int, engines: list[str]) -> None:
             again[engine] = grader_command(
                 workdir, "autograde", assignment, "--force", *runs[engine], env=env[engine]
             )
+        graded_dir = tmp / ("warm" if "warm" in seconds else next(iter(seconds)))
+        parts = where_time_goes(assignment, graded_dir)
     print(f"\n== {assignment}: a class of {n}, --workers {workers}, whole commands ==")
     what = {
         "nbgrader": "plain nbgrader (serial, in the kernel)",
@@ -200,8 +255,8 @@ def bench(assignment: str, n: int, workers: int, engines: list[str]) -> None:
             f"{n - len(differ)}/{n}" + (f"; DIFFER: {differ}" if differ else "")
         )
     print("  where the time goes (measured alone):")
-    for part, s in where_time_goes(assignment).items():
-        print(f"    {part:64s} {s:5.2f} s")
+    for part, s in parts.items():
+        print(f"    {part:72s} {s:5.2f} s")
 
 
 def main() -> int:

@@ -50,7 +50,6 @@ from nbgrader.api import (
     Notebook,
     SubmittedNotebook,
 )
-from nbgrader.apps import NbGraderAPI
 from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import (
@@ -162,15 +161,23 @@ def _outcomes(course: Course, assignment: str, result: results.Result) -> dict:
     return cells
 
 
-def _recording_api(course: Course, assignment: str, graded: list[results.Result]) -> NbGraderAPI:
-    """nbgrader's API configured to record ``graded``: its autograde steps with their outcomes."""
+def _recording_config(course: Course, assignment: str, graded: list[results.Result]):
+    """nbgrader's configuration to record ``graded``: its autograde steps with their outcomes."""
     faster_nbgrader()
     config = course.nbgrader_config()
     config.Autograde.autograde_preprocessors = _pipeline()
     config.RecordedOutcomes.outcomes = {
         r.student_id: _outcomes(course, assignment, r) for r in graded
     }
-    return NbGraderAPI(config=config)
+    return config
+
+
+def _recording_api(course: Course, assignment: str, graded: list[results.Result]):
+    """nbgrader's API configured to record ``graded`` (imported here: a grading command that
+    records with :class:`Recorder` alone never needs nbgrader's apps)."""
+    from nbgrader.apps import NbGraderAPI
+
+    return NbGraderAPI(config=_recording_config(course, assignment, graded))
 
 
 class _Cells:
@@ -341,7 +348,7 @@ class Recorder:
     def __init__(self, course: Course, assignment: str):
         faster_nbgrader()
         self.course, self.assignment = course, assignment
-        self.config = _recording_api(course, assignment, []).config
+        self.config = _recording_config(course, assignment, [])
         self.coursedir = CourseDirectory(config=self.config)
         self.unsupported = _unsupported(self.config)
         self._gb: Gradebook | None = None
