@@ -321,6 +321,21 @@ class _JudgeCodec(wire.Codec):
                 out.append([twin, wire.Codec.encode(self, tensor.detach().clone(), blobs)])
         return out
 
+    def forget(self, dropped) -> None:
+        """Twins the student's side has let go (nothing there could reach them): the next use
+        of the same array here sends it as a new one."""
+        if not isinstance(dropped, list):
+            return
+        for twin in dropped[: wire.MAX_ITEMS]:
+            value = self.by_twin.pop(twin, None) if type(twin) is int else None
+            if value is None:
+                continue
+            known = self.by_obj.get(id(value))
+            if known is not None and known[0] is value:
+                del self.by_obj[id(value)]
+            self.synced.pop(twin, None)
+            self.versions.pop(twin, None)
+
     def apply_updates(self, updates, blobs) -> None:
         """Copy in-place changes the student's code made to shared arrays and tensors."""
         for twin, data in updates:
@@ -710,11 +725,14 @@ class Remote:
         for category, message, filename, lineno in warned:
             self._replay_warning(label, category, message, filename, lineno)
         if "error" in reply:
+            self.codec.forget(reply.get("dropped"))
             _raise_student_error(reply["error"])
         try:
             value = self.codec.decode_message(reply.get("value"), rblobs)
         except (wire.WireError, KeyError, TypeError, ValueError, IndexError) as exc:
             self._died(wire.WireError(str(exc)), f"returning from {label}")
+        # After the value: a result the student's side let go at once is registered first.
+        self.codec.forget(reply.get("dropped"))
         return reply, value
 
     def _replay_warning(self, name: str, category: str, message: str, filename: str, line: int):

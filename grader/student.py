@@ -67,9 +67,9 @@ class _StudentCodec(wire.Codec):
     def encode(self, value, blobs):
         data = super().encode(value, blobs)
         if self.returning and isinstance(data, dict) and ("nd" in data or "tensor" in data):
-            twins = self.server.twins
-            twin_id = -(len(twins) + 1)
-            twins[twin_id] = (value, wire.digest(value))
+            self.server.returned += 1
+            twin_id = -self.server.returned
+            self.server.twins[twin_id] = (value, wire.digest(value))
             data["twin"] = twin_id
         return data
 
@@ -160,6 +160,42 @@ def _describe(exc: BaseException) -> dict:
     }
 
 
+def _chain_refcounts(twins: dict, twin_id) -> list[int]:
+    """The reference counts of a twin's array and of each object under it (its ``base``
+    chain), as seen from here."""
+    value = twins[twin_id][0]
+    counts = [sys.getrefcount(value)]
+    base = value.base
+    del value
+    while base is not None:
+        counts.append(sys.getrefcount(base))
+        base = getattr(base, "base", None)
+    return counts
+
+
+def _private_counts() -> tuple[int, int]:
+    """The counts :func:`_chain_refcounts` gives for an array held by its table entry only,
+    and for a link of its chain held by the link above only."""
+    table = {0: (np.frombuffer(bytearray(16), np.float64).reshape(2)[::-1], b"")}
+    counts = _chain_refcounts(table, 0)
+    return counts[0], counts[1]
+
+
+_PRIVATE_HEAD, _PRIVATE_LINK = _private_counts()
+
+
+def _held_by_table_only(twins: dict, twin_id, entries: int) -> bool:
+    """Whether nothing in this process but the twin table (``entries`` of its entries) can
+    reach the twin's numpy array or the memory under it: no reference to the array or to any
+    object of its base chain (a view, a buffer) other than the chain's own. Such an array
+    cannot change any more. Torch tensors are always kept (a tensor can share memory without
+    a reference)."""
+    if type(twins[twin_id][0]) is not np.ndarray:
+        return False
+    head, *links = _chain_refcounts(twins, twin_id)
+    return head == _PRIVATE_HEAD + entries - 1 and all(n == _PRIVATE_LINK for n in links)
+
+
 class Server:
     def __init__(self, fd_in: int, fd_out: int):
         self.fd_in, self.fd_out = fd_in, fd_out
@@ -167,6 +203,8 @@ class Server:
         self.namespace: dict = {"__name__": "__main__"}
         #: Values shared with the grader: twin id -> (array or tensor, digest when last synced).
         self.twins: dict[int, tuple[object, bytes]] = {}
+        #: How many arrays and tensors results have sent (their twin ids are -1, -2, ...).
+        self.returned = 0
         #: Tensors from the grader that require grad, in the order the current message had them.
         self.leaves: list = []
         #: Gradient graphs kept for the grader: id -> (outputs, leaves).
@@ -215,15 +253,29 @@ class Server:
             self.mtwins[int(data["mtwin"])] = module
         return module
 
-    def _changed_twins(self, blobs: list[bytes]) -> list:
-        updates = []
-        for twin_id, (value, digest) in self.twins.items():
+    def _changed_twins(self, blobs: list[bytes]) -> tuple[list, list]:
+        """The shared values changed in place since last synced (sent back as updates), and
+        the numpy twins nothing here can reach any more (dropped: nothing can change them
+        again, so they are neither hashed again nor kept; the grader forgets them too)."""
+        updates, dropped = [], []
+        for twin_id in list(self.twins):
+            value, digest = self.twins[twin_id]
             now = wire.digest(value)
             if now != digest:
                 self.twins[twin_id] = (value, now)
                 copy = np.array(value) if isinstance(value, np.ndarray) else value.detach().clone()
                 updates.append([twin_id, self.codec.encode(copy, blobs)])
-        return updates
+            del value
+        # One array can be twinned twice (an argument returned as a result): each entry holds it.
+        entries: dict[int, list] = {}
+        for twin_id in self.twins:
+            entries.setdefault(id(self.twins[twin_id][0]), []).append(twin_id)
+        for ids in entries.values():
+            if _held_by_table_only(self.twins, ids[0], len(ids)):
+                for twin_id in ids:
+                    del self.twins[twin_id]
+                dropped += ids
+        return updates, dropped
 
     def _hook_changes(self) -> list:
         changes = []
@@ -324,6 +376,7 @@ class Server:
         )
 
     def call(self, header: dict, blobs: list[bytes]) -> None:
+        value = args = kwargs = fn = bound = None
         out_blobs: list[bytes] = []
         reply: dict = {"op": "result"}
         self.leaves = []
@@ -372,7 +425,8 @@ class Server:
             for w in caught[:20]
         ]
         reply["out"], reply["err"] = out.getvalue(), err.getvalue()
-        reply["updates"] = self._changed_twins(out_blobs)
+        value = args = kwargs = fn = bound = None  # the call's own frame holds no copy any more
+        reply["updates"], reply["dropped"] = self._changed_twins(out_blobs)
         if self.mtwins:
             reply["hooks"] = self._hook_changes()
         reply["gen"] = self.bindings_generation()

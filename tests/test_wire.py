@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from grader import wire
+from grader.remote import Remote
+from grader.sandbox import Limits, bwrap_path
 
 codec = wire.Codec()
 
@@ -247,3 +249,38 @@ def test_snapshot_cannot_set_internals_or_dunders():
     module = _JudgeCodec(None).decode_message(node, [])
     assert type(module) is nn.Linear and module._compiled_call_impl is None
     assert isinstance(module._forward_hooks, dict)
+
+
+@pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap")
+def test_the_student_side_lets_go_of_arrays_it_no_longer_holds(tmp_path):
+    """Every reply hashes the arrays the student's side shares with the grader, to notice
+    in-place changes. One that nothing there can reach any more (an argument of a function
+    that did not keep it, a result no one kept) is let go on both sides; one the student's
+    code keeps is still watched, and a change made to it later still reaches the grader."""
+    remote = Remote(Limits(), bwrap_path(), tmp_path / "work", False)
+    code = (
+        "import numpy as np\n"
+        "kept = []\n"
+        "def pure(x):\n    return np.maximum(x, 0), x\n"
+        "def keep(x):\n    kept.append(x[1:])\n    return x.sum()\n"
+        "def bump():\n    kept[0][0] += 100\n"
+    )
+    remote.run_cells([["answer", "a", code]])
+    try:
+        for _ in range(50):
+            out, same = remote.call("pure", (np.arange(4.0) - 2,), {})
+        assert np.array_equal(out, [0, 0, 0, 1]) and np.array_equal(same, [-2, -1, 0, 1])
+        assert len(remote.codec.by_twin) <= 3, len(remote.codec.by_twin)  # not 150
+        watched = np.arange(3.0)
+        remote.call("keep", (watched,), {})
+        for _ in range(5):
+            remote.call("pure", (np.ones(2),), {})
+        remote.call("bump", (), {})
+        assert watched.tolist() == [0.0, 101.0, 2.0], watched  # a view of it was kept
+        # An array let go and passed again crosses anew, and still works.
+        x = np.arange(3.0)
+        for _ in range(3):
+            out, same = remote.call("pure", (x,), {})
+        assert np.array_equal(same, x)
+    finally:
+        remote.close()
