@@ -369,13 +369,16 @@ def grade_submission(
 
 
 def _preload(course: Course, assignment: str, expanded: dict) -> None:
-    """Read the source notebooks and import what their setup cells import, here, before the
-    grading processes are forked: each inherits them instead of doing it again."""
+    """Read the source notebooks, compile their cells (:func:`grader.judge.warm`) and import
+    what their setup cells import, here, before the grading processes are forked: each
+    inherits them instead of doing it again."""
+    from grader.judge import warm
     from grader.template import FIRST_USE_IMPORTS
 
     for source in course.source_notebooks(assignment):
-        names = Blueprint.from_source(source, expanded.get(source.stem)).setup_imports
-        for name in sorted(names):
+        blueprint = Blueprint.from_source(source, expanded.get(source.stem))
+        warm(blueprint)
+        for name in sorted(blueprint.setup_imports):
             for module in (name, *FIRST_USE_IMPORTS.get(name.split(".")[0], ())):
                 try:
                     importlib.import_module(module)

@@ -313,6 +313,24 @@ def _compiled(source: str, label: str) -> types.CodeType:
     return compile(source, label, "exec")
 
 
+def _part_label(grade_id: str, hidden: bool) -> str:
+    return f"<{'hidden test' if hidden else 'test'} {grade_id}>"
+
+
+def warm(blueprint: Blueprint) -> None:
+    """Compute what the first grading of ``blueprint`` in a process would compute for every
+    submission alike: the instructor's cells compiled, the modules they import. The command
+    calls it before forking its grading processes, which inherit the results."""
+    blueprint.answer_imports, blueprint.instructor_imports, blueprint.uses_torch  # noqa: B018
+    for cell in blueprint.cells:
+        if cell.kind == "setup":
+            _compiled(cell.source, f"<setup {cell.grade_id}>")
+        elif cell.kind == "test":
+            for code, hidden in zip(split_test(cell.source), (False, True), strict=True):
+                if code.strip():
+                    _compiled(code, _part_label(cell.grade_id, hidden))
+
+
 def _run_setup(remote: Remote, namespace: TestNamespace, step: Step) -> None:
     """Run an instructor's locked cell here too, so the tests have its names."""
     before = set(dict.keys(namespace))
@@ -353,7 +371,7 @@ def _run_part(
     if not code.strip():
         return None
     out, err = io.StringIO(), io.StringIO()
-    label = f"<{'hidden test' if hidden else 'test'} {grade_id}>"
+    label = _part_label(grade_id, hidden)
     with (
         warnings.catch_warnings(),
         contextlib.redirect_stdout(out),
