@@ -27,6 +27,7 @@ graded cell (test cells, manually graded answers, tasks) just as the in-kernel e
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
@@ -377,20 +378,19 @@ class Recorder:
         """:func:`record`, here; on anything unexpected, :func:`record` itself."""
         if result.status != results.GRADED:
             return result
-        if (
-            self.unsupported is None
-            and self.coursedir.student_id_exclude.split(",").count(result.student_id) == 0
-        ):
+        excluded = result.student_id in self.coursedir.student_id_exclude.split(",")
+        if self.unsupported is None and not excluded:
             try:
                 self._record(result)
-            except Exception as exc:  # noqa: BLE001  (nbgrader's converter decides then)
-                log.info("%s: recorded by nbgrader's converter (%r)", result.student_id, exc)
-                if self._gb is not None:
-                    self._gb.db.rollback()
-            else:
                 scores, _ = current_scores(
                     self._gb, self.course, self.assignment, result.student_id
                 )
+            except Exception as exc:  # noqa: BLE001  (nbgrader's converter decides then)
+                log.info("%s: recorded by nbgrader's converter (%r)", result.student_id, exc)
+                if self._gb is not None:
+                    with contextlib.suppress(Exception):
+                        self._gb.db.rollback()
+            else:
                 result.tests, result.score = scores, float(sum(scores.values()))
                 return result
         return record(self.course, self.assignment, result)
