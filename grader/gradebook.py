@@ -504,14 +504,6 @@ def _unsupported(config) -> str | None:
     return None
 
 
-def record_many(
-    course: Course, assignment: str, found: list[results.Result]
-) -> list[results.Result]:
-    """:func:`record` for several results, by one :class:`Recorder`."""
-    with Recorder(course, assignment) as recorder:
-        return [recorder.record(r) for r in found]
-
-
 def record(course: Course, assignment: str, result: results.Result) -> results.Result:
     """Record one sandbox result in the gradebook and the autograded folder, through nbgrader.
 

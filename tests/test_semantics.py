@@ -304,42 +304,33 @@ def test_a_duplicated_answer_cell_counts_as_the_kernel_runs_it(graded):
     )
 
 
-def test_a_batch_is_recorded_in_the_gradebook_as_one_at_a_time(graded, monkeypatch):
-    """gradebook.record_many (the cluster's results, recorded in one run of nbgrader's
-    autograde) leaves the gradebook as recording each result alone does; a batch holding a
-    notebook nbgrader cannot record falls back to one at a time, so only that one says so."""
+def test_the_recorder_records_these_notebooks_as_nbgraders_converter(graded, monkeypatch):
+    """The grading command records each result with gradebook.Recorder (nbgrader's autograde
+    steps without its converter). Here the same results are recorded with nbgrader's converter
+    itself into a second grading folder: the gradebooks and autograded folders must match row
+    for row and file for file (tests/test_recording.py does the same for other kinds of
+    notebook). The notebook nbgrader cannot record goes to the converter, and says so."""
     from grader import autograde, gradebook, results
     from grader.sandbox import Limits, bwrap_path
+    from tests.test_recording import _files, _rows
 
     root = graded["root"]
-    one_by_one = Course(root=root, workdir=root / "grading-sandbox")
-    course = Course(root=root, workdir=root / "grading-batch")
-    course_secret.share(one_by_one.workdir, course.workdir)
+    recorded = Course(root=root, workdir=root / "grading-sandbox")  # by the Recorder
+    course = Course(root=root, workdir=root / "grading-converter")
+    course_secret.share(recorded.workdir, course.workdir)
     args = ["--root", str(root), "--workdir", str(course.workdir)]
     assert cli.main([*args, "collect", ASSIGNMENT, str(root / "inbox")]) == 0
     secret = course_secret.course_secret(course.workdir)
     expanded = autograde.prepare_gradebook(course, ASSIGNMENT)
     job = autograde.SandboxJob(course, ASSIGNMENT, 0.0, Limits(), bwrap_path(), secret, expanded)
     bad = "duplicated_answer_cell"  # nbgrader 0.9.6 cannot record it
-    students = sorted(s for s in graded["sandbox"] if s != bad)
-
-    def alone(*_):
-        raise AssertionError("the batch was recorded one at a time")
-
-    with monkeypatch.context() as m:
-        m.setattr(gradebook, "record", alone)
-        recorded = gradebook.record_many(course, ASSIGNMENT, [job.grade(s) for s in students])
-    assert [r.student_id for r in recorded] == students
-    for r in recorded:
-        expected = gradebook.read_scores(one_by_one, ASSIGNMENT, r.student_id)
-        assert gradebook.read_scores(course, ASSIGNMENT, r.student_id) == expected, r.student_id
-        assert (r.tests, r.score) == expected, r.student_id
-        assert r.status == results.GRADED and "not recorded" not in r.reason, r
-        assert (course.autograded_dir / r.student_id / ASSIGNMENT / NOTEBOOK).is_file()
-
-    mixed = gradebook.record_many(course, ASSIGNMENT, [job.grade(bad), job.grade("reference")])
-    assert "not recorded in nbgrader's gradebook" in mixed[0].reason, mixed[0]
-    assert "not recorded" not in mixed[1].reason, mixed[1]
-    assert (mixed[1].tests, mixed[1].score) == gradebook.read_scores(
-        one_by_one, ASSIGNMENT, "reference"
-    )
+    for student in sorted(graded["sandbox"]):
+        result = gradebook.record(course, ASSIGNMENT, job.grade(student))
+        assert result.status == results.GRADED, result
+        assert ("not recorded" in result.reason) == (student == bad), result
+        expected = gradebook.read_scores(recorded, ASSIGNMENT, student) if student != bad else None
+        if expected is not None:
+            assert (result.tests, result.score) == expected, student
+    assert _rows(course) == _rows(recorded)
+    assert _files(course) == _files(recorded)
+    assert graded["sandbox"][bad]["reason"].find("not recorded in nbgrader's gradebook") >= 0
