@@ -340,8 +340,8 @@ class Recorder:
     the converter's file steps (the submitted folder's files, the source folder's files, the
     timestamp, missing notebooks scored 0, read-only permissions), but with one open gradebook,
     the assignment's source cells loaded once, and one commit per notebook.
-    ``tests/test_semantics.py`` records the same results both ways and requires the same
-    gradebook rows and the same autograded files.
+    ``tests/test_recording.py`` and ``tests/test_semantics.py`` record the same results both
+    ways and require the same gradebook rows and the same autograded files.
 
     Anything it does not reproduce (a configuration other than the course's own, a step that
     fails) goes to nbgrader's converter (:func:`record`), which then has the last word."""

@@ -162,14 +162,20 @@ def _describe(exc: BaseException) -> dict:
 
 def _chain_refcounts(twins: dict, twin_id) -> list[int]:
     """The reference counts of a twin's array and of each object under it (its ``base``
-    chain), as seen from here."""
+    chain), as seen from here; an empty list for a chain longer than 32 links or one whose
+    ``base`` cannot be read (a result's chain may hold the student's own objects)."""
     value = twins[twin_id][0]
     counts = [sys.getrefcount(value)]
     base = value.base
     del value
     while base is not None:
+        if len(counts) > 32:
+            return []
         counts.append(sys.getrefcount(base))
-        base = getattr(base, "base", None)
+        try:
+            base = getattr(base, "base", None)
+        except Exception:  # noqa: BLE001  (a student's object whose base raises)
+            return []
     return counts
 
 
@@ -192,7 +198,10 @@ def _held_by_table_only(twins: dict, twin_id, entries: int) -> bool:
     a reference)."""
     if type(twins[twin_id][0]) is not np.ndarray:
         return False
-    head, *links = _chain_refcounts(twins, twin_id)
+    counts = _chain_refcounts(twins, twin_id)
+    if not counts:
+        return False
+    head, *links = counts
     return head == _PRIVATE_HEAD + entries - 1 and all(n == _PRIVATE_LINK for n in links)
 
 
