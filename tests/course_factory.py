@@ -30,32 +30,43 @@ VALUES_TEST = (
 ZERO_TEST = "# double_zero: zero stays zero\nassert double(0) == 0, 'double(0) should be 0'\n"
 
 
-def _meta(grade_id: str, *, grade=False, solution=False, locked=False, points=None) -> dict:
+def nbgrader_meta(
+    grade_id: str, *, grade=False, solution=False, locked=False, task=False, points=None
+) -> dict:
+    """A cell's nbgrader metadata (schema 3), as nbgrader's create_assignment writes it."""
     meta = {
         "grade": grade,
         "grade_id": grade_id,
         "locked": locked,
         "schema_version": 3,
         "solution": solution,
-        "task": False,
+        "task": task,
     }
     if points is not None:
         meta["points"] = points
     return {"nbgrader": meta}
 
 
+def answer_cell(grade_id: str, code: str) -> nbformat.NotebookNode:
+    """An autograded answer cell."""
+    return new_code_cell(code, metadata=nbgrader_meta(grade_id, solution=True))
+
+
+def graded_cell(grade_id: str, code: str, points: float = 1) -> nbformat.NotebookNode:
+    """A locked, autograded test cell."""
+    return new_code_cell(
+        code, metadata=nbgrader_meta(grade_id, grade=True, locked=True, points=points)
+    )
+
+
 def source_notebook() -> nbformat.NotebookNode:
     nb = new_notebook(
         cells=[
             new_markdown_cell("# Doubling\nWrite `double(x)`."),
-            new_code_cell(SETUP, metadata=_meta("setup", locked=True)),
-            new_code_cell(ANSWER, metadata=_meta("double_answer", solution=True)),
-            new_code_cell(
-                VALUES_TEST, metadata=_meta("double_values", grade=True, locked=True, points=2)
-            ),
-            new_code_cell(
-                ZERO_TEST, metadata=_meta("double_zero", grade=True, locked=True, points=1)
-            ),
+            new_code_cell(SETUP, metadata=nbgrader_meta("setup", locked=True)),
+            answer_cell("double_answer", ANSWER),
+            graded_cell("double_values", VALUES_TEST, points=2),
+            graded_cell("double_zero", ZERO_TEST, points=1),
         ]
     )
     nb.metadata = {

@@ -29,47 +29,35 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from grader import gradebook, results
 from grader.autograde import prepare_gradebook
 from grader.layout import Course
+from tests.course_factory import answer_cell, graded_cell, nbgrader_meta
 
 ASSIGNMENT = "ps2"
 
 
-def _meta(grade_id, *, grade=False, solution=False, locked=False, task=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": task}  # fmt: skip
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
 def _sources() -> dict[str, nbformat.NotebookNode]:
     first = [
-        new_code_cell("import math\n", metadata=_meta("setup", locked=True)),
-        new_code_cell(
+        new_code_cell("import math\n", metadata=nbgrader_meta("setup", locked=True)),
+        answer_cell(
+            "double",
             "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION\n",
-            metadata=_meta("double", solution=True),
         ),
-        new_code_cell(
-            "assert double(2) == 4\n", metadata=_meta("t1", grade=True, locked=True, points=2)
-        ),  # fmt: skip
-        new_code_cell(
-            "assert double(0) == 0\n", metadata=_meta("t2", grade=True, locked=True, points=1)
-        ),  # fmt: skip
+        graded_cell("t1", "assert double(2) == 4\n", points=2),
+        graded_cell("t2", "assert double(0) == 0\n", points=1),
         new_markdown_cell(
             "Explain.\n\n=== BEGIN MARK SCHEME ===\nsay why\n=== END MARK SCHEME ===",
-            metadata=_meta("task", task=True, locked=True, points=3),
+            metadata=nbgrader_meta("task", task=True, locked=True, points=3),
         ),
         new_markdown_cell(
-            "YOUR ANSWER HERE", metadata=_meta("essay", grade=True, solution=True, points=2)
+            "YOUR ANSWER HERE",
+            metadata=nbgrader_meta("essay", grade=True, solution=True, points=2),
         ),
     ]
     second = [
-        new_code_cell(
+        answer_cell(
+            "half",
             "def half(x):\n    ### BEGIN SOLUTION\n    return x / 2\n    ### END SOLUTION\n",
-            metadata=_meta("half", solution=True),
         ),
-        new_code_cell(
-            "assert half(4) == 2\n", metadata=_meta("h1", grade=True, locked=True, points=4)
-        ),  # fmt: skip
+        graded_cell("h1", "assert half(4) == 2\n", points=4),
     ]
     kernel = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}}
     return {

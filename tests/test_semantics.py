@@ -21,27 +21,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import cli, course_secret
 from grader.layout import Course
+from tests.course_factory import answer_cell, graded_cell, nbgrader_meta
 
 pytestmark = pytest.mark.slow
 
 ASSIGNMENT = "a8_semantics"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-
-
-def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}  # fmt: skip
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
-
-
-def _answer(grade_id, code):
-    return new_code_cell(code, metadata=_meta(grade_id, solution=True))
-
-
-def _test(grade_id, code, points=1):
-    return new_code_cell(code, metadata=_meta(grade_id, grade=True, locked=True, points=points))
 
 
 ANSWERS = {
@@ -138,7 +123,7 @@ assert buf.getvalue() == "hello\\n", repr(buf.getvalue())""",
 def source_notebook():
     cells = [
         new_markdown_cell("# Semantics\nWrite the functions and the value below."),
-        new_code_cell("import numpy as np\n", metadata=_meta("setup", locked=True)),
+        new_code_cell("import numpy as np\n", metadata=nbgrader_meta("setup", locked=True)),
     ]
     order = {
         "squares": ["correct_squares", "negative_raises"],
@@ -150,9 +135,9 @@ def source_notebook():
     }
     tests = dict(TESTS)
     for name, code in ANSWERS.items():
-        cells.append(_answer(name, code))
+        cells.append(answer_cell(name, code))
         cells.append(new_code_cell("# try it here\n"))  # an unmarked cell, as nbgrader's docs
-        cells += [_test(gid, tests[gid]) for gid in order[name]]
+        cells += [graded_cell(gid, tests[gid]) for gid in order[name]]
     nb = new_notebook(cells=cells)
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},

@@ -23,16 +23,9 @@ from grader.audit import audit
 from grader.blueprint import Blueprint
 from grader.judge import judge
 from grader.sandbox import Limits, bwrap_path
+from tests.course_factory import nbgrader_meta
 
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="needs bubblewrap")
-
-
-def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}  # fmt: skip
-    if points is not None:
-        meta["points"] = points
-    return {"nbgrader": meta}
 
 
 #: A tiny assignment: ``scale(x)`` returns 2 * x and must not change x. Its second test is the
@@ -57,11 +50,11 @@ TESTS = {
 
 def _source(tmp_path: Path) -> Blueprint:
     cells = [
-        new_code_cell(SETUP, metadata=_meta("setup", locked=True)),
-        new_code_cell(ANSWER, metadata=_meta("scale_answer", solution=True)),
+        new_code_cell(SETUP, metadata=nbgrader_meta("setup", locked=True)),
+        new_code_cell(ANSWER, metadata=nbgrader_meta("scale_answer", solution=True)),
     ]
     cells += [
-        new_code_cell(code, metadata=_meta(gid, grade=True, locked=True, points=1))
+        new_code_cell(code, metadata=nbgrader_meta(gid, grade=True, locked=True, points=1))
         for gid, code in TESTS.items()
     ]
     path = tmp_path / "source.ipynb"
@@ -70,11 +63,11 @@ def _source(tmp_path: Path) -> Blueprint:
 
 
 def _submission(answer: str, extra: list[str] = ()) -> nbformat.NotebookNode:
-    cells = [new_code_cell(SETUP, metadata=_meta("setup", locked=True))]
+    cells = [new_code_cell(SETUP, metadata=nbgrader_meta("setup", locked=True))]
     cells += [new_code_cell(code) for code in extra]
-    cells.append(new_code_cell(answer, metadata=_meta("scale_answer", solution=True)))
+    cells.append(new_code_cell(answer, metadata=nbgrader_meta("scale_answer", solution=True)))
     cells += [
-        new_code_cell(code, metadata=_meta(gid, grade=True, locked=True, points=1))
+        new_code_cell(code, metadata=nbgrader_meta(gid, grade=True, locked=True, points=1))
         for gid, code in TESTS.items()
     ]
     return new_notebook(cells=cells)
