@@ -29,12 +29,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import nbformat
-
 from grader import pool, results
 from grader.course_secret import course_secret, grading_secret, submission_secret
 from grader.errors import GraderError
-from grader.intake import assignment_max_score, notebook_problem
+from grader.intake import assignment_max_score, read_notebook
 from grader.judge import Blueprint, judge
 from grader.layout import Course
 from grader.sandbox import Limits, bwrap_path
@@ -339,10 +337,11 @@ def grade_submission(
     for source in sources:
         blueprint = Blueprint.from_source(source, expanded.get(source.stem))
         path = folder / source.name
-        problem = notebook_problem(path) if path.exists() else "it was not submitted"
+        submission, problem = (
+            read_notebook(path) if path.exists() else (None, "it was not submitted")
+        )
         if problem:
             return _ungradable(student, assignment, max_score, problem)
-        submission = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
         verdict = judge(blueprint, submission, limits, bwrap, data_dir=source.parent)
         for outcome in verdict.outcomes:
             # grade_id, or <notebook>/<grade_id> when the assignment has several notebooks

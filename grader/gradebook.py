@@ -40,6 +40,7 @@ import jsonschema.exceptions
 import jsonschema.validators
 import nbformat
 import sqlalchemy
+from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.api import (
@@ -98,14 +99,44 @@ class RecordedOutcomes(NbGraderPreprocessor):
         return cell, resources
 
 
+#: How many validated metadata instances :func:`faster_nbgrader` remembers (then it starts over).
+_MAX_KNOWN_VALID = 100_000
+#: The types a JSON document read by nbformat is made of (NotebookNode is a dict).
+_JSON_TYPES = (str, int, float, bool, type(None))
+
+
+def _frozen(value):
+    """``value`` (JSON data) as a hashable key that tells apart everything validation could:
+    the exact type of every part (``True``, ``1`` and ``1.0`` differ; so do a list and a
+    tuple) and every key and item in order; None for anything else (then it is not cached)."""
+    kind = type(value)
+    if kind in _JSON_TYPES:
+        return (kind, value)
+    if isinstance(value, dict) and kind in (dict, NotebookNode):
+        items = []
+        for key, item in value.items():
+            part = _frozen(item)
+            if type(key) is not str or part is None:
+                return None
+            items.append((key, part))
+        return (kind, tuple(items))
+    if kind in (list, tuple):
+        parts = tuple(_frozen(item) for item in value)
+        return None if None in parts else (kind, parts)
+    return None
+
+
 def faster_nbgrader() -> None:
     """Two costs of nbgrader 0.9.6 that buy nothing when one process records many results,
     removed without changing what it does (about half of each recording's time):
 
-    - its metadata validator calls ``jsonschema.validate`` for every cell of every notebook,
-      three times per notebook, and that function checks the schema itself on each call; here
-      one validator per schema is built (and the schema checked) once, and each cell is
-      validated with it, raising the same ``best_match`` error ``jsonschema.validate`` raises;
+    - its metadata validator calls ``jsonschema.validate`` for every graded cell, several
+      times per notebook, with a schema it reads from its file again each time, and that
+      function checks the schema itself on each call. Here one validator per schema (by its
+      content) is built, and the schema checked, once; a cell's metadata that passed before
+      (the same content, with the same types: :func:`_frozen`) passes again without another
+      check, since validation depends on nothing else; any other is validated, raising the
+      same ``best_match`` error ``jsonschema.validate`` raises;
     - each ``Gradebook`` creates a new SQLAlchemy engine (about ten per recording), so no SQL
       statement's compiled form is ever reused; here one engine per database URL and options
       is kept for the process (``Gradebook.close`` still disposes its connections).
@@ -116,17 +147,29 @@ def faster_nbgrader() -> None:
     if getattr(api.create_engine, "_kept", False):
         return
 
-    validators: dict[int, tuple[dict, object]] = {}
+    validators: dict[str, object] = {}  # a schema's canonical text: its validator
+    last: list = [None, None]  # the schema object seen last, and its validator
+    valid: set = set()  # (schema text, instance) pairs that passed
 
     def validate(instance, schema) -> None:
-        kept = validators.get(id(schema))
-        if kept is None or kept[0] is not schema:
-            cls = jsonschema.validators.validator_for(schema)
-            cls.check_schema(schema)
-            kept = validators[id(schema)] = (schema, cls(schema))
-        error = jsonschema.exceptions.best_match(kept[1].iter_errors(instance))
+        if schema is not last[0]:  # nbgrader reads its schema file again for every notebook
+            text = json.dumps(schema, sort_keys=True)
+            if text not in validators:
+                cls = jsonschema.validators.validator_for(schema)
+                cls.check_schema(schema)
+                validators[text] = (text, cls(schema))
+            last[:] = [schema, validators[text]]
+        text, validator = last[1]
+        key = _frozen(instance)
+        if key is not None and (text, key) in valid:
+            return
+        error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
         if error is not None:
             raise error
+        if key is not None:
+            if len(valid) >= _MAX_KNOWN_VALID:
+                valid.clear()
+            valid.add((text, key))
 
     engines: dict[tuple, object] = {}
     create_engine = api.create_engine
@@ -294,15 +337,16 @@ class _SaveAutoGrades(SaveAutoGrades):
 
 
 class _AssignLatePenalties(AssignLatePenalties):
-    """nbgrader's AssignLatePenalties (its plugin, its checks), in the recorder's open gradebook
-    and after its commit, so that the notebook's score is the one just saved."""
+    """nbgrader's AssignLatePenalties (its plugin, its checks), in the recorder's open gradebook:
+    the grades just saved are flushed first, so the notebook's score is theirs (nbgrader's
+    session flushes before every query anyway); the recorder commits once, at the end."""
 
     gb = Any()
 
     def preprocess(self, nb, resources):
         info = resources["nbgrader"]
         self.init_plugin()
-        self.gb.db.commit()
+        self.gb.db.flush()
         submission = self.gb.find_submission(info["assignment"], info["student"])
         notebook = self.gb.find_submission_notebook(
             info["notebook"], info["assignment"], info["student"]
@@ -314,7 +358,7 @@ class _AssignLatePenalties(AssignLatePenalties):
             )
             if penalty is not None:
                 notebook.late_submission_penalty = self._check_late_penalty(notebook, penalty)
-        self.gb.db.commit()
+        self.gb.db.flush()
         return nb, resources
 
 

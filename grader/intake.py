@@ -131,24 +131,30 @@ def normalise_student_id(name: str) -> str:
 
 def notebook_problem(path: Path) -> str | None:
     """Why ``path`` is not a gradable notebook, or ``None`` when it is one (nbformat 3 or 4)."""
+    return read_notebook(path)[1]
+
+
+def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """``path`` read as a version 4 notebook, and None; or None, and why it is not a gradable
+    notebook (see :func:`notebook_problem`)."""
     if path.is_symlink():
-        return "the file is a symbolic link (never followed)"
+        return None, "the file is a symbolic link (never followed)"
     raw = path.read_bytes()
     if not raw.strip():
-        return "the file is empty"
+        return None, "the file is empty"
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"the file is not valid JSON ({clean_text(exc, 200)})"
+        return None, f"the file is not valid JSON ({clean_text(exc, 200)})"
     if not isinstance(data, dict) or ("cells" not in data and "worksheets" not in data):
-        return "the file is JSON but not a Jupyter notebook (no 'cells')"
+        return None, "the file is JSON but not a Jupyter notebook (no 'cells')"
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several unrelated types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"the notebook does not follow the notebook format ({clean_text(first, 200)})"
-    return None
+        return None, f"the notebook does not follow the notebook format ({clean_text(first, 200)})"
+    return nb, None
 
 
 def intake_dir(course: Course, assignment: str) -> Path:

@@ -261,3 +261,42 @@ def test_the_comparison_sees_a_difference(folders):
         gb.find_grade("t2", "part1", ASSIGNMENT, "full").auto_score = 0.5
         gb.db.commit()
     assert _rows(changed) != rows
+
+
+def test_nbgraders_metadata_checks_still_refuse_what_jsonschema_refuses():
+    """faster_nbgrader remembers metadata that passed; nothing that would fail may pass."""
+    import jsonschema
+    from nbgrader.nbgraderformat import MetadataValidator, common
+
+    gradebook.faster_nbgrader()
+    schema = MetadataValidator().schema
+    good = nbgrader_meta("tests", points=1)["nbgrader"]
+
+    def refused(instance, schema_used=schema) -> bool:
+        expected = True
+        try:
+            jsonschema.validate(instance, schema_used)
+            expected = False
+        except jsonschema.ValidationError:
+            pass
+        try:
+            common.jsonschema.validate(instance, schema_used)
+        except jsonschema.ValidationError as exc:
+            assert expected, f"refused what jsonschema accepts: {exc.message}"
+            return True
+        assert not expected, f"accepted what jsonschema refuses: {instance!r}"
+        return False
+
+    assert not refused(good) and not refused(dict(good))  # remembered, then found again
+    # Equal in Python, but of another type: 1 == True, yet a number is not a boolean.
+    assert refused({**good, "grade": 1})
+    assert refused({**good, "grade_id": ["tests"]})
+    assert refused({**good, "grade_id": ("tests",)})  # a tuple is no array either
+    changed = dict(good)
+    assert not refused(changed)
+    changed["locked"] = "yes"  # the same object, changed after it passed
+    assert refused(changed)
+    # The schema read again from nbgrader's file (a new object each time), and another schema.
+    assert not refused(good, json.loads(json.dumps(schema)))
+    stricter = {**schema, "required": [*schema.get("required", []), "not_there"]}
+    assert refused(good, stricter)
