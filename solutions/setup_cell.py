@@ -153,22 +153,39 @@ def silenced_warnings(call=None):
     return sorted(found)
 
 
-#: The last analysis of the student's code (a check asks about it for every call it makes).
+#: Each cell's analysis, by its source: a check asks about the code for every call it makes,
+#: and the code grows a cell at a time (past 256 cells it starts over).
 _ANALYSED = {}
+
+
+def _cell_silencers(source):
+    """(lasting silencers outside any function, silencers per function, names each function
+    uses) of one cell."""
+    if source not in _ANALYSED:
+        if len(_ANALYSED) >= 256:
+            _ANALYSED.clear()
+        everywhere, inside, calls = set(), {}, {}
+        for tree in _syntax_trees([source]):
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    inside[node.name] = frozenset(_silencers_in(node))
+                    calls[node.name] = frozenset(
+                        n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                    )
+                else:
+                    everywhere |= _lasting_silencers(node)
+        _ANALYSED[source] = frozenset(everywhere), inside, calls
+    return _ANALYSED[source]
 
 
 def _silencers_by_function(sources):
     """(silencers outside any function, silencers per function) of ``sources``."""
-    if sources in _ANALYSED:
-        return _ANALYSED[sources]
     everywhere, inside, calls = set(), {}, {}
-    for tree in _syntax_trees(sources):
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-                inside[node.name] = _silencers_in(node)
-                calls[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-            else:
-                everywhere |= _lasting_silencers(node)
+    for source in sources:
+        cell_everywhere, cell_inside, cell_calls = _cell_silencers(source)
+        everywhere |= cell_everywhere
+        for name, silencers in cell_inside.items():  # a later definition replaces the earlier
+            inside[name], calls[name] = set(silencers), cell_calls[name]
     changed = True
     while changed:  # a function that calls a silencing function silences too
         changed = False
@@ -177,8 +194,6 @@ def _silencers_by_function(sources):
                 if inside[other] - inside[name]:
                     inside[name] |= inside[other]
                     changed = True
-    _ANALYSED.clear()
-    _ANALYSED[sources] = everywhere, inside
     return everywhere, inside
 
 

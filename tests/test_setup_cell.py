@@ -120,6 +120,34 @@ def test_silenced_warnings_are_found_where_they_act(setup, code, call, found):
     assert setup["silenced_warnings"](call) == found
 
 
+def test_silenced_warnings_follow_the_code_as_it_grows_cell_by_cell(setup):
+    """Each cell is analysed once and remembered; what the cells say together is worked out
+    again for every question, as the code grows and as definitions replace earlier ones."""
+    silent_g = "def g(x):\n    np.seterr(all='ignore')\n    return x"
+    calls_g = "def f(x):\n    return g(x)"
+    plain_g = "def g(x):\n    return x"
+    code = setup["_STUDENT_CODE"] = []
+    assert setup["silenced_warnings"]("f(x)") == []
+    code.append(silent_g)
+    assert setup["silenced_warnings"]("f(x)") == []
+    assert setup["silenced_warnings"]("g(x)") == ["seterr"]
+    code.append(calls_g)  # f silences through g, defined a cell before
+    assert setup["silenced_warnings"]("f(x)") == ["seterr"]
+    code.append(plain_g)  # g defined again, without the silencer
+    assert setup["silenced_warnings"]("f(x)") == []
+    assert setup["silenced_warnings"]("g(x)") == []
+    # The same cells again, in another notebook's order: nothing from the closure above stuck.
+    setup["_STUDENT_CODE"] = [calls_g, plain_g]
+    assert setup["silenced_warnings"]("f(x)") == []
+    setup["_STUDENT_CODE"] = [
+        calls_g,
+        "def g(x):\n    with np.errstate(all='ignore'):\n        return x",
+    ]
+    assert setup["silenced_warnings"]("f(x)") == ["errstate"]
+    setup["_STUDENT_CODE"] = [calls_g, plain_g, "x = (", silent_g]  # a cell that does not parse
+    assert setup["silenced_warnings"]("f(x)") == ["seterr"]
+
+
 def test_no_warnings_fails_silenced_code(setup):
     setup["_STUDENT_CODE"] = ["def f(x):\n    with np.errstate(all='ignore'):\n        return x"]
     message = _failure(lambda: setup["no_warnings"]("f(x)", "S").__enter__())
