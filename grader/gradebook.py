@@ -42,6 +42,7 @@ import nbformat
 import sqlalchemy
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
+from nbformat.v4.nbjson import BytesEncoder
 from nbgrader import utils
 from nbgrader.api import (
     BaseCell,
@@ -56,6 +57,7 @@ from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import (
     AssignLatePenalties,
+    CheckCellMetadata,
     Execute,
     NbGraderPreprocessor,
     OverwriteCells,
@@ -380,10 +382,12 @@ class Recorder:
     steps in the same order with nbgrader's own step classes (sanitizing: ClearOutput,
     DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata; grading:
     :class:`RecordedOutcomes`, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata; nbformat's validation after each),
-    the converter's file steps (the submitted folder's files, the source folder's files, the
-    timestamp, missing notebooks scored 0, read-only permissions), but with one open gradebook,
-    the assignment's source cells loaded once, and one commit per notebook.
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata; nbformat's validation after each
+    step that can change the notebook, :data:`_READS_ONLY`), the notebook written and read back
+    between the passes (:func:`_written_and_read`), the converter's file steps (the submitted
+    folder's files, the source folder's files, the timestamp, missing notebooks scored 0,
+    read-only permissions), but with one open gradebook, the assignment's source cells loaded
+    once, and one commit per notebook.
     ``tests/test_recording.py`` and ``tests/test_semantics.py`` record the same results both
     ways and require the same gradebook rows and the same autograded files.
 
@@ -501,20 +505,41 @@ class Recorder:
             _AssignLatePenalties: {"gb": gb},
             RecordedOutcomes: {"outcomes": outcomes},
         }
-        text = None
+        nb = nbformat.read(filename, 4)
         for stage in ("sanitize_preprocessors", "autograde_preprocessors"):
-            # The converter writes the notebook after its first pass and reads it back.
-            nb = nbformat.read(filename, 4) if text is None else nbformat.reads(text, 4)
+            if stage == "autograde_preprocessors":
+                nb = _written_and_read(nb)
             for step in self.config.Autograde.get(stage) or _default(stage):
                 cls = _IN_SESSION.get(step, step)
                 nb, resources = cls(config=self.config, **given.get(cls, {}))(nb, resources)
-                nbformat.validate(nb, relax_add_props=True)
-            text = nbformat.writes(nb, version=nbformat.current_nbformat)
-            text = text if text.endswith("\n") else text + "\n"
+                if not issubclass(cls, _READS_ONLY):
+                    nbformat.validate(nb, relax_add_props=True)
+        # nbformat.writes, less its validation: the notebook passed it, unchanged since.
+        text = nbformat.versions[nbformat.current_nbformat].writes_json(nb)
+        text = text if text.endswith("\n") else text + "\n"
         gb.db.commit()
         os.makedirs(dest, exist_ok=True)
         with open(os.path.join(dest, f"{notebook}.ipynb"), "w", encoding="utf-8") as f:
             f.write(text)
+
+
+#: nbgrader's steps that only read the notebook (they check its metadata, or save the grades
+#: it holds): nbconvert's validation after each step would find the notebook that passed it
+#: just before, unchanged. A notebook that passed nbformat's validation passes it again without
+#: being changed (every cell has an id by then, and no id is repeated), so it is not repeated.
+_READS_ONLY = (CheckCellMetadata, SaveAutoGrades, AssignLatePenalties)
+
+
+def _written_and_read(nb):
+    """``nbformat.reads(nbformat.writes(nb))``, as nbgrader's converter writes the notebook
+    after its first pass and reads it back, for a notebook that has just passed validation:
+    the same JSON document (json's C encoder, without the indentation), read by the same
+    reader. ``writes`` would split multi-line strings into lines and strip transient metadata
+    on a copy first; the reader joins exactly such lines again and strips the same keys, so
+    the notebook read is the same. The validations ``writes`` and ``reads`` would repeat find
+    nothing to repair or raise (they only log) in a notebook that just passed."""
+    text = json.dumps(nb, cls=BytesEncoder, sort_keys=True, ensure_ascii=False)
+    return nbformat.reader.reads(text)
 
 
 def _default(stage: str) -> list:

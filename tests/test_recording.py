@@ -16,6 +16,7 @@ record at all, which both ways must refuse alike.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import shutil
@@ -218,6 +219,10 @@ def test_the_recorder_leaves_what_nbgraders_converter_leaves(folders, monkeypatc
             "record",
             lambda c, a, r: fallbacks.append(r.student_id) or original(c, a, r),
         )
+        # The steps after which the recorder does not validate again must not change the
+        # notebook (on every notebook recorded here).
+        for cls in gradebook._READS_ONLY:
+            m.setattr(cls, "__call__", _unchanging(cls.__call__))
         with gradebook.Recorder(recorder, ASSIGNMENT) as rec:
             for student in STUDENTS:
                 recorded[("recorder", student)] = rec.record(_result(student))
@@ -239,6 +244,55 @@ def test_the_recorder_leaves_what_nbgraders_converter_leaves(folders, monkeypatc
 
     assert _rows(recorder) == _rows(converter)
     assert _files(recorder) == _files(converter)
+
+
+def _unchanging(call):
+    def checked(self, nb, resources):
+        before = copy.deepcopy(nb)
+        out, resources = call(self, nb, resources)
+        assert out is nb and nb == before, f"{type(self).__name__} changed the notebook"
+        return out, resources
+
+    return checked
+
+
+def test_the_recorders_round_trip_is_nbformats():
+    """Between its passes nbgrader's converter writes the notebook and reads it back; the
+    recorder's shortcut must read back the same notebook, whatever the cells hold."""
+    nb = new_notebook(metadata={"orig_nbformat": 3, "signature": "x"})
+    nb.cells = [
+        new_markdown_cell(
+            "# Título\n\nline two\n",
+            attachments={
+                "a.png": {"image/png": "iVBORw0KGgo=", "text/plain": ["one\n", "two"]},
+            },
+        ),
+        new_code_cell("x = 1\nprint(x)\n", metadata={"trusted": True, "tags": ["a", "b"]}),
+        new_code_cell(
+            "y",
+            outputs=[
+                new_output("stream", name="stdout", text="a\nb\n"),
+                new_output("stream", name="stderr", text=["kept\n", "as lines"]),
+                new_output(
+                    "execute_result",
+                    execution_count=1,
+                    data={
+                        "text/plain": "1\n2",
+                        "text/html": ["<b>", "x</b>"],
+                        "application/json": {"k": ["v\n", "w"]},
+                        "image/svg+xml": "<svg>\n</svg>",
+                        "application/vnd.custom+json": ["not", "joined"],
+                    },
+                ),
+                new_output("display_data", data={"image/png": "AAAA", "text/plain": "img"}),
+                new_output("error", ename="E", evalue="é", traceback=["line 1\n", "line 2"]),
+            ],
+        ),
+        new_code_cell(["already\n", "a list"]),
+    ]
+    nbformat.validate(nb)
+    expected = nbformat.reads(nbformat.writes(copy.deepcopy(nb), version=4), 4)
+    assert gradebook._written_and_read(copy.deepcopy(nb)) == expected
 
 
 def test_the_comparison_sees_a_difference(folders):
