@@ -29,7 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from grader import pool, results
+from grader import pool, results, template
 from grader.course_secret import course_secret, grading_secret, submission_secret
 from grader.errors import GraderError
 from grader.intake import assignment_max_score, read_notebook
@@ -205,7 +205,19 @@ def autograde(
         return _on_cluster(job, todo, scheduler, container_is_sandbox, finish)
     if job.bwrap is None:
         log.warning("bubblewrap is not available: student code runs with resource limits only")
-    _preload(course, assignment, expanded)
+    # The grading processes' templates start now and import their libraries while this
+    # process imports what the tests import; each grading process takes one when forked.
+    template.offer(job.bwrap, job.uses_torch(), min(workers, len(todo)))
+
+    def started() -> None:
+        template.withdraw(handed=True)
+        recording.start()
+
+    try:
+        _preload(course, assignment, expanded)
+    except BaseException:
+        template.withdraw(handed=False)
+        raise
     with Recording(course, assignment) as recording:
         pool.run(
             job.grade,
@@ -215,7 +227,7 @@ def autograde(
             memory_mb=grader_memory_mb,
             # Recorded one at a time as each arrives, while the workers grade the next ones.
             on_result=lambda result: finish(recording.record([result])[0]),
-            on_started=recording.start,
+            on_started=started,
             on_give_up=lambda student, reason: finish(
                 _ungradable(student, assignment, max_score, reason)
             ),
@@ -303,6 +315,13 @@ class SandboxJob:
         )
         with grading_secret(value):
             return self._grade(student, folder)
+
+    def uses_torch(self) -> bool:
+        """Whether the assignment's submissions run with torch (which template they need)."""
+        return any(
+            Blueprint.from_source(source, (self.expanded or {}).get(source.stem)).uses_torch
+            for source in self.course.source_notebooks(self.assignment)
+        )
 
     def _grade(self, student: str, folder) -> results.Result:
         return grade_submission(

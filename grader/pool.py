@@ -35,6 +35,9 @@ DEFAULT_GRADER_MEMORY_MB = 4096
 
 
 def _init_worker(memory_mb: int) -> None:
+    from grader import template
+
+    template.take()  # the template the command started for this process, if it did
     if memory_mb > 0:
         limit = memory_mb * 1024 * 1024
         with contextlib.suppress(ValueError, OSError):

@@ -44,6 +44,19 @@ in ``tests/test_template.py``):
   namespaces. (Killed processes vanish once bubblewrap's init has reaped them, a moment
   later; they run no code in between.)
 
+- **Started before the grading processes, then one process's alone.** A command may start
+  its grading processes' templates itself, just before it forks them (:func:`offer`), so
+  that they import their libraries (torch takes a second) while it imports what the tests
+  import. Each grading process takes one first thing after the fork (:func:`take`: one ticket
+  each, read from a pipe) and it is then its own exactly as one it started: it waits for it
+  to be ready, hands out its own user ids, renames the scratch root for its own pid (the
+  clean-up of a killed grading process applies), watches the process through a pidfd (it is
+  not its child) and ends it when it exits. The other grading processes close their copies
+  of its control socket at once, and the command closes its own once they are forked
+  (:func:`withdraw`) without ever sending a request: a grading process that is killed closes
+  the last one, and the template ends (its sandbox with it). At its exit the command waits
+  for the templates it started.
+
 What children do share is what the template held before any of them ran, read-only in effect:
 the loaded libraries and Python's string-hash seed (a cold ``python -I`` draws a new one). The
 network namespace is the template's, as empty as a cold sandbox's: a socket a student opens
@@ -65,6 +78,7 @@ import json
 import logging
 import multiprocessing.util
 import os
+import select
 import shutil
 import signal
 import socket
@@ -390,6 +404,25 @@ def _sweep() -> None:
             pass
 
 
+class _Watched:
+    """``poll`` and ``wait`` of a template's process in a grading process that took it
+    (:func:`take`): not its child, so through the pidfd its starter opened."""
+
+    def __init__(self, pid: int, pidfd: int | None):
+        self.pid, self.pidfd, self.returncode = pid, pidfd, None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            if self.pidfd is None or select.select([self.pidfd], [], [], 0)[0]:
+                self.returncode = -signal.SIGKILL  # ended (its status is its starter's to read)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.poll() is None and not select.select([self.pidfd], [], [], timeout)[0]:
+            raise subprocess.TimeoutExpired("the warm template", timeout)
+        return self.poll()
+
+
 class TemplateUnavailable(OSError):
     """A template could not be started here (see :func:`mode`)."""
 
@@ -398,13 +431,11 @@ class Template:
     """A warm template process and its scratch root, seen from the grading process."""
 
     def __init__(self, bwrap: str, torch: bool):
-        from grader.sandbox import SANDBOX_UID_BASE, SANDBOX_UID_SPAN, command
+        from grader.sandbox import command
 
         self.torch = torch
         self.lock = threading.Lock()
-        slots = SANDBOX_UID_SPAN // UIDS_PER_PROCESS
-        first = SANDBOX_UID_BASE + (os.getpid() % slots) * UIDS_PER_PROCESS
-        self.uids = [first + k for k in range(UIDS_PER_PROCESS)]
+        self._own_uids()
         self.turn = 0
         self.count = 0
         _sweep()
@@ -430,6 +461,10 @@ class Template:
             ),
         )
         theirs.close()
+        # A handle on the process that a forked process inherits and that cannot come to mean
+        # another process: what a grading process that takes this template (:func:`take`)
+        # watches it by.
+        self.pidfd = os.pidfd_open(self.process.pid) if hasattr(os, "pidfd_open") else None
         # The template imports its libraries while this process goes on (it imports torch
         # for the tests too): its readiness is read at the first request.
         self.ready: bool | None = None
@@ -442,6 +477,36 @@ class Template:
         except OSError as exc:
             self.close()
             raise TemplateUnavailable(f"the template did not start: {exc}") from None
+
+    def _own_uids(self) -> None:
+        """The user ids this process hands out, in turn: a range of its own (by its pid)."""
+        from grader.sandbox import SANDBOX_UID_BASE, SANDBOX_UID_SPAN
+
+        slots = SANDBOX_UID_SPAN // UIDS_PER_PROCESS
+        first = SANDBOX_UID_BASE + (os.getpid() % slots) * UIDS_PER_PROCESS
+        self.uids = [first + k for k in range(UIDS_PER_PROCESS)]
+
+    def adopt(self) -> None:
+        """Become the template of this process, forked from the one that started it: its user
+        ids and its scratch root's name are this process's own, as if it had started it, and
+        it is watched through its pidfd (it is not this process's child). Raises
+        TemplateUnavailable if it could not start (as its first request would)."""
+        self.process = _Watched(self.process.pid, self.pidfd)
+        self.wait_ready()  # bubblewrap has mounted the scratch root by then: it may be renamed
+        self._own_uids()
+        suffix = self.root.name.rsplit("-", 1)[-1]
+        root = self.root.with_name(f"{ROOT_PREFIX}{os.getpid()}-{suffix}")
+        os.rename(self.root, root)  # the template's bind mount follows the folder
+        self.root = root
+
+    def release(self) -> None:
+        """Let go of this template without ending it: another process has it."""
+        with contextlib.suppress(OSError):
+            self.ctl.close()
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = None
 
     def _await_ready(self) -> None:
         """Read the template's start-up answer (once); raise TemplateUnavailable unless ready."""
@@ -510,6 +575,10 @@ class Template:
                 os.killpg(self.process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=10)
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = None
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -578,14 +647,106 @@ def close_all() -> None:
         for template in _CACHE.values():
             template.close()
         _CACHE.clear()
+    withdraw(handed=False)
+    while _GIVEN:  # templates this process started and handed over: wait for them to end
+        process = _GIVEN.pop()
+        try:
+            process.wait(timeout=GIVEN_WAIT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+
+
+# Templates started before the grading processes exist. A command starts one per grading
+# process it is about to fork (:func:`offer`), so that the templates import their libraries
+# (torch takes a second) while the command itself prepares; each grading process takes one
+# (:func:`take`, first thing after the fork) and it is then that process's template as if it
+# had started it; the command lets go of them once they are forked (:func:`withdraw`).
+
+#: Templates offered, and the read end of a pipe holding one ticket (an index) for each.
+_OFFERED: list[Template] = []
+_TICKETS: list[int] = []
+#: The processes of templates this process started and handed over: reaped at its exit.
+_GIVEN: list[subprocess.Popen] = []
+#: Seconds this process waits at its exit for a template it handed over to end.
+GIVEN_WAIT_S = 5.0
+
+
+def offer(bwrap: str | None, torch: bool, count: int) -> None:
+    """Start ``count`` templates of that kind for the grading processes about to be forked."""
+    if unavailable_reason(bwrap) or count < 1 or _OFFERED or not hasattr(os, "pidfd_open"):
+        return
+    for _ in range(min(count, 255)):
+        try:
+            _OFFERED.append(Template(bwrap, torch))
+        except TemplateUnavailable as exc:
+            log.warning("%s; the grading processes start their own", exc)
+            break
+    if _OFFERED:
+        read, write = os.pipe()
+        os.write(write, bytes(range(len(_OFFERED))))
+        os.close(write)
+        os.set_blocking(read, False)
+        _TICKETS.append(read)
+
+
+def take() -> None:
+    """In a process just forked from one that offered templates: take one, if any is left,
+    as this process's own; let go of the others (another process takes each)."""
+    if not _TICKETS:
+        return
+    try:
+        ticket = os.read(_TICKETS[0], 1)
+    except BlockingIOError:
+        ticket = b""
+    finally:
+        os.close(_TICKETS.pop())
+    mine = _OFFERED[ticket[0]] if ticket else None
+    for template in _OFFERED:
+        if template is not mine:
+            template.release()
+    _OFFERED.clear()
+    if mine is None:
+        return
+    try:
+        mine.adopt()
+    except (TemplateUnavailable, OSError) as exc:
+        log.warning("the template started for this process is not usable (%s)", exc)
+        mine.close()
+        return
+    with _CACHE_LOCK:
+        if mine.torch in _CACHE:
+            mine.close()
+            return
+        if not _CACHE:
+            multiprocessing.util.Finalize(None, close_all, exitpriority=100)
+        _CACHE[mine.torch] = mine
+
+
+def withdraw(handed: bool) -> None:
+    """In the process that offered templates: once its grading processes are forked
+    (``handed``), let go of the templates (theirs now; reaped at this process's exit);
+    otherwise end them."""
+    for template in _OFFERED:
+        if handed:
+            _GIVEN.append(template.process)
+            template.release()
+        else:
+            template.close()
+    _OFFERED.clear()
+    while _TICKETS:
+        os.close(_TICKETS.pop())
 
 
 def _forget_in_child() -> None:
-    """A forked process (a pool worker) starts its own templates: the parent's stay its own."""
+    """A forked process (a pool worker) starts its own templates, or takes one offered
+    (:func:`take`): the parent's own stay its own."""
     for template in _CACHE.values():
-        with contextlib.suppress(OSError):
-            template.ctl.close()
+        template.release()
     _CACHE.clear()
+    _GIVEN.clear()
 
 
 atexit.register(close_all)

@@ -353,3 +353,119 @@ def test_the_scratch_root_of_a_killed_grading_process_is_removed(tmp_path):
     template.close_all()
     template.get(BWRAP, False)  # the next template's start removes it
     assert not root.exists()
+
+
+# Templates started by the command before it forks its grading processes (template.offer):
+# each grading process takes one (template.take) and it is then its own, as if it had started it.
+
+
+def _taken(scratch: str) -> dict:
+    """In a pool worker: its template, and a submission's process forked from it."""
+    found = template.get(bwrap_path(), False)
+    remote = start(Path(scratch) / str(os.getpid()))
+    try:
+        uid = remote.call("ids", (), {})[0]
+        folder = str(remote.scratch)
+    finally:
+        remote.close()
+    time.sleep(0.3)  # both workers hold a task at once
+    return {
+        "worker": os.getpid(),
+        "template": found.process.pid,
+        "taken": isinstance(found.process, template._Watched),
+        "root": found.root.name,
+        "folder": folder,
+        "uids": found.uids,
+        "uid": uid,
+    }
+
+
+def _own_uids(pid: int) -> list[int]:
+    from grader.sandbox import SANDBOX_UID_BASE, SANDBOX_UID_SPAN
+
+    first = SANDBOX_UID_BASE + pid % (SANDBOX_UID_SPAN // template.UIDS_PER_PROCESS) * 16
+    return [first + k for k in range(template.UIDS_PER_PROCESS)]
+
+
+def _gone(pid: int) -> bool:
+    ps = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return not ps.stdout.strip()
+
+
+def test_templates_started_before_the_fork_are_taken_one_each(tmp_path):
+    from grader import pool
+
+    template.offer(BWRAP, False, 2)
+    offered = {t.process.pid: t.root for t in template._OFFERED}
+    assert len(offered) == 2
+    try:
+        with ProcessPoolExecutor(2, initializer=pool._init_worker, initargs=(0,)) as executor:
+            futures = [executor.submit(_taken, str(tmp_path)) for _ in range(4)]
+            template.withdraw(handed=True)
+            seen = [f.result() for f in futures]
+    finally:
+        template.withdraw(handed=False)
+    by_worker = {s["worker"]: s for s in seen}
+    assert len(by_worker) == 2, seen
+    # Each took one of the templates offered; no worker started its own.
+    assert {s["template"] for s in by_worker.values()} == set(offered)
+    for worker, s in by_worker.items():
+        assert s["taken"]
+        # Its user ids and its scratch root are the worker's own, as for a template it started.
+        assert s["uids"] == _own_uids(worker) and s["uid"] in s["uids"]
+        assert s["root"].startswith(f"{template.ROOT_PREFIX}{worker}-")
+        assert Path(s["folder"]).parent.name == s["root"]
+    # The workers have exited: their templates ended with them and left nothing.
+    template.close_all()  # reaps the templates this process started
+    for pid, root in offered.items():
+        assert _gone(pid), f"template {pid} outlived its grading process"
+        assert not any(root.parent.glob(f"{root.name.rsplit('-', 1)[0]}*{root.name[-8:]}"))
+    assert not template._OFFERED and not template._GIVEN
+
+
+def _template_pid() -> int:
+    return template.get(bwrap_path(), False).process.pid
+
+
+def test_a_template_ends_when_the_grading_process_that_took_it_is_killed():
+    from grader import pool
+
+    template.offer(BWRAP, False, 1)
+    given = template._OFFERED[0].process
+    with ProcessPoolExecutor(1, initializer=pool._init_worker, initargs=(0,)) as executor:
+        assert executor.submit(_template_pid).result() == given.pid
+        template.withdraw(handed=True)
+        (worker,) = executor._processes
+        os.kill(worker, signal.SIGKILL)  # no clean-up runs in it
+        # Its end of the control socket was the last one open: the template ends by itself.
+        given.wait(timeout=30)
+    template.close_all()
+
+
+def _replaced_when_dead() -> list:
+    old = template.get(bwrap_path(), False)
+    os.killpg(old.process.pid, signal.SIGKILL)
+    old.process.wait(timeout=10)
+    new = template.get(bwrap_path(), False)
+    return [old.process.pid, new.process.pid, old.root.exists(), new.alive(), new.root.name]
+
+
+def test_a_taken_template_that_dies_is_started_again():
+    from grader import pool
+
+    template.offer(BWRAP, False, 1)
+    given = template._OFFERED[0].process.pid
+    with ProcessPoolExecutor(1, initializer=pool._init_worker, initargs=(0,)) as executor:
+        old, new, old_root_left, alive, root = executor.submit(_replaced_when_dead).result()
+        template.withdraw(handed=True)
+    assert old == given and new != given and alive and not old_root_left
+    template.close_all()
+    assert _gone(given)
+
+
+def test_templates_started_but_not_handed_over_are_ended():
+    template.offer(BWRAP, False, 2)
+    offered = [(t.process, t.root) for t in template._OFFERED]
+    template.withdraw(handed=False)
+    for process, root in offered:
+        assert process.poll() is not None and not root.exists()
