@@ -215,32 +215,31 @@ def autograde(
 
     try:
         _preload(course, assignment, expanded)
-    except BaseException:
-        template.withdraw(handed=False)
-        raise
-    with Recording(course, assignment) as recording:
-        pool.run(
-            job.grade,
-            todo,
-            workers=workers,
-            state=course.workdir / "pool" / assignment,
-            memory_mb=grader_memory_mb,
-            # Recorded one at a time as each arrives, while the workers grade the next ones.
-            on_result=lambda result: finish(recording.record([result])[0]),
-            on_started=started,
-            on_give_up=lambda student, reason: finish(
-                _ungradable(student, assignment, max_score, reason)
-            ),
-            on_error=lambda student, exc: finish(
-                _ungradable(
-                    student,
-                    assignment,
-                    max_score,
-                    f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]}); "
-                    "re-run with --retry-ungradable after fixing the cause",
-                )
-            ),
-        )
+        with Recording(course, assignment) as recording:
+            pool.run(
+                job.grade,
+                todo,
+                workers=workers,
+                state=course.workdir / "pool" / assignment,
+                memory_mb=grader_memory_mb,
+                # Recorded one at a time as each arrives, while the workers grade the next.
+                on_result=lambda result: finish(recording.record([result])[0]),
+                on_started=started,
+                on_give_up=lambda student, reason: finish(
+                    _ungradable(student, assignment, max_score, reason)
+                ),
+                on_error=lambda student, exc: finish(
+                    _ungradable(
+                        student,
+                        assignment,
+                        max_score,
+                        f"the grader failed on it ({type(exc).__name__}: {str(exc)[:200]}); "
+                        "re-run with --retry-ungradable after fixing the cause",
+                    )
+                ),
+            )
+    finally:
+        template.withdraw(handed=False)  # does nothing once the grading processes have them
     return done
 
 

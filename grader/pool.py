@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import resource
 from collections.abc import Callable
@@ -138,7 +139,12 @@ def _round(
         marker.unlink(missing_ok=True)
     left = set(batch)
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(batch)), initializer=_init_worker, initargs=(memory_mb,)
+        max_workers=min(workers, len(batch)),
+        # Forked (not Python 3.14's default forkserver): each worker inherits what this process
+        # prepared for it (_preload, the templates offered, grader.template.offer).
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_init_worker,
+        initargs=(memory_mb,),
     ) as executor:
         # The pool forks every worker at the first submission: from here on, this process may
         # import and start threads without a child inheriting a half-held lock.

@@ -411,14 +411,20 @@ class _Watched:
     def __init__(self, pid: int, pidfd: int | None):
         self.pid, self.pidfd, self.returncode = pid, pidfd, None
 
+    def _ended(self, timeout_s: float) -> bool:
+        if self.pidfd is None:
+            return True
+        watch = select.poll()
+        watch.register(self.pidfd, select.POLLIN)
+        return bool(watch.poll(int(timeout_s * 1000)))
+
     def poll(self) -> int | None:
-        if self.returncode is None:
-            if self.pidfd is None or select.select([self.pidfd], [], [], 0)[0]:
-                self.returncode = -signal.SIGKILL  # ended (its status is its starter's to read)
+        if self.returncode is None and self._ended(0):
+            self.returncode = -signal.SIGKILL  # ended (its status is its starter's to read)
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.poll() is None and not select.select([self.pidfd], [], [], timeout)[0]:
+        if self.returncode is None and not self._ended(-0.001 if timeout is None else timeout):
             raise subprocess.TimeoutExpired("the warm template", timeout)
         return self.poll()
 
@@ -464,7 +470,10 @@ class Template:
         # A handle on the process that a forked process inherits and that cannot come to mean
         # another process: what a grading process that takes this template (:func:`take`)
         # watches it by.
-        self.pidfd = os.pidfd_open(self.process.pid) if hasattr(os, "pidfd_open") else None
+        # (None where the kernel or a seccomp profile refuses it: then it is not offered.)
+        self.pidfd: int | None = None
+        with contextlib.suppress(OSError, AttributeError):
+            self.pidfd = os.pidfd_open(self.process.pid)
         # The template imports its libraries while this process goes on (it imports torch
         # for the tests too): its readiness is read at the first request.
         self.ready: bool | None = None
@@ -579,6 +588,8 @@ class Template:
             with contextlib.suppress(OSError):
                 os.close(self.pidfd)
             self.pidfd = None
+            if isinstance(self.process, _Watched):
+                self.process.pidfd = None
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -649,7 +660,7 @@ def close_all() -> None:
         _CACHE.clear()
     withdraw(handed=False)
     while _GIVEN:  # templates this process started and handed over: wait for them to end
-        process = _GIVEN.pop()
+        process, root = _GIVEN.pop()
         try:
             process.wait(timeout=GIVEN_WAIT_S)
         except subprocess.TimeoutExpired:
@@ -657,6 +668,9 @@ def close_all() -> None:
                 os.killpg(process.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
+        # A template no grading process took (it died first) still has its first root; a
+        # taken one's was renamed and is its grading process's to remove.
+        shutil.rmtree(root, ignore_errors=True)
 
 
 # Templates started before the grading processes exist. A command starts one per grading
@@ -668,22 +682,27 @@ def close_all() -> None:
 #: Templates offered, and the read end of a pipe holding one ticket (an index) for each.
 _OFFERED: list[Template] = []
 _TICKETS: list[int] = []
-#: The processes of templates this process started and handed over: reaped at its exit.
-_GIVEN: list[subprocess.Popen] = []
+#: Templates this process started and handed over (process, first scratch root): reaped at
+#: its exit.
+_GIVEN: list[tuple[subprocess.Popen, Path]] = []
 #: Seconds this process waits at its exit for a template it handed over to end.
 GIVEN_WAIT_S = 5.0
 
 
 def offer(bwrap: str | None, torch: bool, count: int) -> None:
     """Start ``count`` templates of that kind for the grading processes about to be forked."""
-    if unavailable_reason(bwrap) or count < 1 or _OFFERED or not hasattr(os, "pidfd_open"):
+    if unavailable_reason(bwrap) or count < 1 or _OFFERED:
         return
     for _ in range(min(count, 255)):
         try:
-            _OFFERED.append(Template(bwrap, torch))
+            started = Template(bwrap, torch)
         except TemplateUnavailable as exc:
             log.warning("%s; the grading processes start their own", exc)
             break
+        if started.pidfd is None:  # a grading process could not watch it
+            started.close()
+            break
+        _OFFERED.append(started)
     if _OFFERED:
         read, write = os.pipe()
         os.write(write, bytes(range(len(_OFFERED))))
@@ -731,7 +750,7 @@ def withdraw(handed: bool) -> None:
     otherwise end them."""
     for template in _OFFERED:
         if handed:
-            _GIVEN.append(template.process)
+            _GIVEN.append((template.process, template.root))
             template.release()
         else:
             template.close()

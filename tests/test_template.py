@@ -12,11 +12,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import nbformat
 import pytest
 
-from grader import template
+from grader import autograde as grading
+from grader import pool, template
+from grader.intake import collect
 from grader.remote import Remote, StudentCrash
 from grader.sandbox import Limits, StudentProcess, bwrap_path
+from tests.course_factory import ASSIGNMENT, NOTEBOOK, make_course, student_notebook
 
 BWRAP = bwrap_path()
 pytestmark = pytest.mark.skipif(
@@ -393,8 +397,6 @@ def _gone(pid: int) -> bool:
 
 
 def test_templates_started_before_the_fork_are_taken_one_each(tmp_path):
-    from grader import pool
-
     template.offer(BWRAP, False, 2)
     offered = {t.process.pid: t.root for t in template._OFFERED}
     assert len(offered) == 2
@@ -428,8 +430,6 @@ def _template_pid() -> int:
 
 
 def test_a_template_ends_when_the_grading_process_that_took_it_is_killed():
-    from grader import pool
-
     template.offer(BWRAP, False, 1)
     given = template._OFFERED[0].process
     with ProcessPoolExecutor(1, initializer=pool._init_worker, initargs=(0,)) as executor:
@@ -451,8 +451,6 @@ def _replaced_when_dead() -> list:
 
 
 def test_a_taken_template_that_dies_is_started_again():
-    from grader import pool
-
     template.offer(BWRAP, False, 1)
     given = template._OFFERED[0].process.pid
     with ProcessPoolExecutor(1, initializer=pool._init_worker, initargs=(0,)) as executor:
@@ -468,4 +466,65 @@ def test_templates_started_but_not_handed_over_are_ended():
     offered = [(t.process, t.root) for t in template._OFFERED]
     template.withdraw(handed=False)
     for process, root in offered:
+        assert process.poll() is not None and not root.exists()
+
+
+def test_no_pidfd_no_templates_offered_and_grading_goes_on(tmp_path, monkeypatch):
+    """Where the kernel or a seccomp profile refuses pidfd_open, nothing is offered (and the
+    template started to find out is ended); a grading process starts its own as before."""
+
+    def refused(pid, flags=0):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(template.os, "pidfd_open", refused)
+    before = set(tmp_path.parent.glob(f"{template.ROOT_PREFIX}{os.getpid()}-*"))
+    template.offer(BWRAP, False, 2)
+    assert template._OFFERED == [] and template._TICKETS == []
+    remote = start(tmp_path)
+    try:
+        assert isinstance(remote.proc, template.WarmProcess)
+        assert remote.call("ids", (), {})[0] != 0
+    finally:
+        remote.close()
+    template.close_all()
+    assert set(tmp_path.parent.glob(f"{template.ROOT_PREFIX}{os.getpid()}-*")) <= before
+
+
+def _nothing() -> int:
+    return os.getpid()
+
+
+def test_a_template_no_grading_process_took_is_ended_and_removed():
+    template.offer(BWRAP, False, 2)  # two offered, one grading process forked
+    offered = [(t.process, t.root) for t in template._OFFERED]
+    with ProcessPoolExecutor(1, initializer=pool._init_worker, initargs=(0,)) as executor:
+        executor.submit(_nothing).result()
+        template.withdraw(handed=True)
+    template.close_all()
+    for process, root in offered:
+        assert process.poll() is not None, "a template outlived the command"
+        assert not root.exists(), f"{root} was left behind"
+
+
+def test_templates_are_ended_when_the_command_fails_before_its_grading_processes(
+    tmp_path, monkeypatch
+):
+    course = make_course(tmp_path / "course")
+    folder = tmp_path / "inbox" / "someone"
+    folder.mkdir(parents=True)
+    nbformat.write(
+        student_notebook(course, "def double(x):\n    return 2 * x\n"), folder / NOTEBOOK
+    )
+    collect(course=course, assignment=ASSIGNMENT, source=tmp_path / "inbox")
+    seen = []
+
+    def failing(*args, **kwargs):
+        seen.extend((t.process, t.root) for t in template._OFFERED)
+        raise OSError("no room left")
+
+    monkeypatch.setattr(grading.pool, "run", failing)
+    with pytest.raises(OSError, match="no room left"):
+        grading.autograde(course=course, assignment=ASSIGNMENT, engine="sandbox", workers=2)
+    assert seen and template._OFFERED == []
+    for process, root in seen:
         assert process.poll() is not None and not root.exists()
