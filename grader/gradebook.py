@@ -16,7 +16,7 @@ student as autograded. A reviewer opening the notebook in formgrader sees each o
 Two ways run those steps. :func:`record` runs nbgrader's ``autograde`` converter itself: the
 reference, and the last word on anything unusual. :class:`Recorder`, what a grading command
 uses, runs the same step classes in the same order without the converter (one open gradebook,
-the source cells loaded once): about 0.05 s a notebook instead of 0.18 s.
+the source cells loaded once): about 0.03 s a notebook instead of 0.18 s.
 ``tests/test_recording.py`` records the same results both ways and requires the same gradebook
 rows and autograded files; whatever the recorder does not reproduce goes to :func:`record`.
 
