@@ -404,6 +404,14 @@ def _sweep() -> None:
             pass
 
 
+def _kill_group(process) -> None:
+    """Kill a template's process group (bubblewrap and all it runs) and wait for it to end."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+
+
 class _Watched:
     """``poll`` and ``wait`` of a template's process in a grading process that took it
     (:func:`take`): not its child, so through the pidfd its starter opened."""
@@ -509,13 +517,16 @@ class Template:
         self.root = root
 
     def release(self) -> None:
-        """Let go of this template without ending it: another process has it."""
+        """Let go of this template without ending it (another process has it, or it has
+        ended): close this process's control socket and pidfd."""
         with contextlib.suppress(OSError):
             self.ctl.close()
         if self.pidfd is not None:
             with contextlib.suppress(OSError):
                 os.close(self.pidfd)
             self.pidfd = None
+            if isinstance(self.process, _Watched):
+                self.process.pidfd = None
 
     def _await_ready(self) -> None:
         """Read the template's start-up answer (once); raise TemplateUnavailable unless ready."""
@@ -580,16 +591,8 @@ class Template:
         with contextlib.suppress(OSError):
             self.ctl.close()
         if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=10)
-        if self.pidfd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.pidfd)
-            self.pidfd = None
-            if isinstance(self.process, _Watched):
-                self.process.pidfd = None
+            _kill_group(self.process)
+        self.release()  # its pidfd, once it is known to have ended
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -664,10 +667,7 @@ def close_all() -> None:
         try:
             process.wait(timeout=GIVEN_WAIT_S)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=10)
+            _kill_group(process)
         # A template no grading process took (it died first) still has its first root; a
         # taken one's was renamed and is its grading process's to remove.
         shutil.rmtree(root, ignore_errors=True)
@@ -735,12 +735,8 @@ def take() -> None:
         log.warning("the template started for this process is not usable (%s)", exc)
         mine.close()
         return
-    with _CACHE_LOCK:
-        if mine.torch in _CACHE:
-            mine.close()
-            return
-        if not _CACHE:
-            multiprocessing.util.Finalize(None, close_all, exitpriority=100)
+    with _CACHE_LOCK:  # empty: a forked process forgets its parent's (_forget_in_child)
+        multiprocessing.util.Finalize(None, close_all, exitpriority=100)
         _CACHE[mine.torch] = mine
 
 

@@ -305,14 +305,19 @@ def _worker_template() -> tuple[int, str]:
     return found.process.pid, str(found.root)
 
 
+def _gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists (not even one ended and not yet reaped)."""
+    ps = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return not ps.stdout.strip()
+
+
 def test_a_pool_worker_closes_its_template():
-    with ProcessPoolExecutor(1) as pool:
-        pid, root = pool.submit(_worker_template).result()
+    with ProcessPoolExecutor(1) as executor:
+        pid, root = executor.submit(_worker_template).result()
         assert Path(root).exists()
     time.sleep(0.5)
     assert not Path(root).exists()
-    ps = subprocess.run(["ps", "-o", "pid=", "-p", str(pid)], capture_output=True, text=True)
-    assert not ps.stdout.strip(), "the worker's template outlived it"
+    assert _gone(pid), "the worker's template outlived it"
 
 
 def test_a_process_that_exits_closes_its_template():
@@ -325,8 +330,7 @@ def test_a_process_that_exits_closes_its_template():
     )
     pid, root = out.stdout.split()
     assert not Path(root).exists()
-    ps = subprocess.run(["ps", "-o", "pid=", "-p", pid], capture_output=True, text=True)
-    assert not ps.stdout.strip()
+    assert _gone(int(pid))
 
 
 def test_a_template_whose_start_up_check_fails_is_not_used(tmp_path, monkeypatch):
@@ -387,13 +391,9 @@ def _taken(scratch: str) -> dict:
 def _own_uids(pid: int) -> list[int]:
     from grader.sandbox import SANDBOX_UID_BASE, SANDBOX_UID_SPAN
 
-    first = SANDBOX_UID_BASE + pid % (SANDBOX_UID_SPAN // template.UIDS_PER_PROCESS) * 16
+    per_process = template.UIDS_PER_PROCESS
+    first = SANDBOX_UID_BASE + pid % (SANDBOX_UID_SPAN // per_process) * per_process
     return [first + k for k in range(template.UIDS_PER_PROCESS)]
-
-
-def _gone(pid: int) -> bool:
-    ps = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
-    return not ps.stdout.strip()
 
 
 def test_templates_started_before_the_fork_are_taken_one_each(tmp_path):
@@ -421,7 +421,8 @@ def test_templates_started_before_the_fork_are_taken_one_each(tmp_path):
     template.close_all()  # reaps the templates this process started
     for pid, root in offered.items():
         assert _gone(pid), f"template {pid} outlived its grading process"
-        assert not any(root.parent.glob(f"{root.name.rsplit('-', 1)[0]}*{root.name[-8:]}"))
+        suffix = root.name.rsplit("-", 1)[1]  # the same under its worker's name, once renamed
+        assert not any(root.parent.glob(f"{template.ROOT_PREFIX}*-{suffix}")), root
     assert not template._OFFERED and not template._GIVEN
 
 
